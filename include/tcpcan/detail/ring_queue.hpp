@@ -1,0 +1,45 @@
+// A fixed-capacity FIFO with its storage inside the object: no heap, O(1) push/pop.
+#pragma once
+
+#include <array>
+#include <cstddef>
+
+namespace tcpcan::detail {
+
+template <class T, std::size_t Capacity>
+class RingQueue {
+    static_assert(Capacity > 0, "a queue needs room for at least one element");
+
+public:
+    [[nodiscard]] constexpr bool push(const T& value) {
+        if (full()) {
+            return false;
+        }
+        slots_[(head_ + count_) % Capacity] = value;
+        ++count_;
+        return true;
+    }
+    [[nodiscard]] constexpr T& front() { return slots_[head_]; }
+    [[nodiscard]] constexpr const T& front() const { return slots_[head_]; }
+    constexpr void pop() {
+        if (count_ > 0) {
+            head_ = (head_ + 1) % Capacity;
+            --count_;
+        }
+    }
+    constexpr void clear() {
+        head_ = 0;
+        count_ = 0;
+    }
+    [[nodiscard]] constexpr std::size_t size() const { return count_; }
+    [[nodiscard]] constexpr bool empty() const { return count_ == 0; }
+    [[nodiscard]] constexpr bool full() const { return count_ == Capacity; }
+    [[nodiscard]] static constexpr std::size_t capacity() { return Capacity; }
+
+private:
+    std::array<T, Capacity> slots_{};
+    std::size_t head_ = 0;
+    std::size_t count_ = 0;
+};
+
+}  // namespace tcpcan::detail

@@ -1,0 +1,98 @@
+// The two things a gateway supplies — a CAN port and a byte stream — and the bridge
+// step that moves frames between them through a Session. A microcontroller port
+// implements these over its own CAN controller and TCP stack and calls bridge_step
+// from its main loop.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "filter.hpp"
+#include "frame.hpp"
+
+namespace tcpcan {
+
+class CanPort {
+public:
+    // Takes one received frame if there is one; never blocks.
+    [[nodiscard]] virtual bool read(Frame& frame) = 0;
+    // Queues a frame for the bus; false when the controller is busy (retry later).
+    [[nodiscard]] virtual bool write(const Frame& frame) = 0;
+
+protected:
+    // Not virtual: ports are never deleted through this interface (and no heap is needed).
+    ~CanPort() = default;
+};
+
+struct StreamRead {
+    std::size_t size = 0;  // bytes placed into the buffer
+    bool closed = false;   // the connection has ended
+};
+
+class ByteStream {
+public:
+    // Reads what is available now, up to buffer.size(); never blocks.
+    [[nodiscard]] virtual StreamRead read(std::span<std::uint8_t> buffer) = 0;
+    // Writes what fits now; returns the bytes taken (possibly 0).
+    [[nodiscard]] virtual std::size_t write(std::span<const std::uint8_t> bytes) = 0;
+
+protected:
+    ~ByteStream() = default;
+};
+
+struct BridgeStepResult {
+    std::size_t bytes_in = 0;
+    std::size_t bytes_out = 0;
+    std::size_t frames_from_bus = 0;  // read from the CAN port and offered to the session
+    std::size_t frames_to_bus = 0;    // written to the CAN port
+    std::size_t frames_filtered = 0;  // held back by the local forwarding filter
+    bool stream_closed = false;
+};
+
+// One pass: bytes in, frames from the bus out, frames to the bus, bytes out, timers.
+// `max_frames` bounds each direction so one busy side cannot starve the other.
+// `forward` is this side's filter for bus frames (empty = everything).
+template <class SessionT>
+BridgeStepResult bridge_step(SessionT& session, CanPort& can, ByteStream& stream, const FilterSetBase& forward,
+                             std::uint64_t now, std::size_t max_frames = 32) {
+    BridgeStepResult result;
+    std::array<std::uint8_t, 256> buffer{};
+    const StreamRead in = stream.read(buffer);
+    if (in.size > 0) {
+        const auto r = session.receive(std::span<const std::uint8_t>(buffer.data(), in.size), now);
+        result.bytes_in = r.consumed;
+    }
+    Frame frame;
+    for (std::size_t i = 0; i < max_frames && can.read(frame); ++i) {
+        ++result.frames_from_bus;
+        if (!forward.matches(frame)) {
+            ++result.frames_filtered;
+            continue;
+        }
+        (void)session.send_frame(frame, now);  // every outcome is counted in the session's stats
+    }
+    for (std::size_t i = 0; i < max_frames; ++i) {
+        const Frame* next = session.peek_bus_frame(now);
+        if (next == nullptr || !can.write(*next)) {
+            break;
+        }
+        session.pop_bus_frame();
+        ++result.frames_to_bus;
+    }
+    session.tick(now);
+    const auto pending = session.output();
+    if (!pending.empty()) {
+        const std::size_t written = stream.write(pending);
+        session.consume_output(written);
+        result.bytes_out = written;
+    }
+    if (in.closed) {
+        session.transport_closed(now);
+        result.stream_closed = true;
+    }
+    return result;
+}
+
+}  // namespace tcpcan

@@ -1,0 +1,109 @@
+// The messages of tcpcan protocol versions 1 and 2 (PROTOCOL.md), as values.
+// Every message is: prefix (1 byte) | payload length N (1 byte) | N payload bytes.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "frame.hpp"
+
+namespace tcpcan {
+
+inline constexpr std::size_t header_size = 2;
+inline constexpr std::size_t max_payload_size = 255;
+inline constexpr std::size_t max_message_size = header_size + max_payload_size;
+
+namespace prefix {
+inline constexpr std::uint8_t version = 'v';    // v1, v2: u32 version (negotiation only)
+inline constexpr std::uint8_t data_v1 = 'd';    // v1: Linux can_frame (16) / canfd_frame (72)
+inline constexpr std::uint8_t features = 'h';   // v2: u32 feature bits, first message after agreement
+inline constexpr std::uint8_t frame = 'f';      // v2: compact big-endian frame
+inline constexpr std::uint8_t ping = 'p';       // v2: u32 token
+inline constexpr std::uint8_t pong = 'q';       // v2: u32 token echoed
+inline constexpr std::uint8_t subscribe = 's';  // v2: op + filter entries
+inline constexpr std::uint8_t close = 'c';      // v2: reason code + optional text
+}  // namespace prefix
+
+// A version-2 peer skips messages whose prefix is an ASCII capital letter it does not
+// know (optional extensions); any other unknown prefix is a protocol error.
+[[nodiscard]] constexpr bool is_optional_prefix(std::uint8_t p) { return p >= 'A' && p <= 'Z'; }
+
+inline constexpr std::uint32_t highest_version = 2;
+
+// Session features announced in 'h'. Unknown bits are ignored: the intersection applies.
+namespace feature {
+inline constexpr std::uint32_t sequence = 0x1;    // every 'f' carries a u32 sequence number
+inline constexpr std::uint32_t timestamps = 0x2;  // every 'f' carries a u64 timestamp (µs, Unix epoch)
+inline constexpr std::uint32_t known = sequence | timestamps;
+}  // namespace feature
+
+// Bits of the 'f' flags byte above the frame_flag bits.
+namespace wire_flag {
+inline constexpr std::uint8_t has_sequence = 0x40;
+inline constexpr std::uint8_t has_timestamp = 0x80;
+}  // namespace wire_flag
+
+enum class CloseReason : std::uint8_t {
+    normal = 0,
+    shutdown = 1,
+    protocol_error = 2,
+    peer_dead = 3,
+    negotiation_timeout = 4,
+    server_full = 5,
+    overload = 6,
+    unsupported = 7,
+};
+
+[[nodiscard]] constexpr const char* describe(CloseReason reason) {
+    switch (reason) {
+    case CloseReason::normal: return "normal close";
+    case CloseReason::shutdown: return "shutting down";
+    case CloseReason::protocol_error: return "protocol error";
+    case CloseReason::peer_dead: return "peer silent too long";
+    case CloseReason::negotiation_timeout: return "no agreement in time";
+    case CloseReason::server_full: return "server has no room for another client";
+    case CloseReason::overload: return "overload";
+    case CloseReason::unsupported: return "unsupported request";
+    }
+    return "unknown reason";
+}
+
+enum class SubscribeOp : std::uint8_t { replace = 0, append = 1 };
+
+// One filter entry on the wire: 9 bytes (kind, a, b). See PROTOCOL.md.
+namespace wire_filter {
+inline constexpr std::size_t entry_size = 9;
+inline constexpr std::size_t max_entries = (max_payload_size - 1) / entry_size;  // 28
+inline constexpr std::uint8_t extended = 0x01;  // matches 29-bit ids (else 11-bit)
+inline constexpr std::uint8_t inverted = 0x02;  // deny entry
+inline constexpr std::uint8_t mask_form = 0x04; // a = id, b = mask; else range [a, b]
+inline constexpr std::uint8_t all = 0x07;
+}  // namespace wire_filter
+
+enum class MessageType : std::uint8_t { version, data_v1, features, frame, ping, pong, subscribe, close, skipped };
+
+// A decoded message. `frame` holds the frame of 'd' and 'f'; `value` the u32 of
+// 'v', 'h', 'p', 'q'; `payload` the raw payload of 's' and 'c' (and skipped ones).
+struct Message {
+    MessageType type = MessageType::skipped;
+    std::uint8_t prefix = 0;
+    std::uint32_t value = 0;
+    Frame frame{};
+    bool has_sequence = false;
+    bool has_timestamp = false;
+    std::uint32_t sequence = 0;
+    std::uint8_t payload_size = 0;
+    std::array<std::uint8_t, max_payload_size> payload{};
+
+    [[nodiscard]] std::string_view close_text() const {
+        if (type != MessageType::close || payload_size < 1) {
+            return {};
+        }
+        return {reinterpret_cast<const char*>(payload.data() + 1), static_cast<std::size_t>(payload_size - 1)};
+    }
+    [[nodiscard]] constexpr CloseReason close_reason() const { return static_cast<CloseReason>(payload[0]); }
+};
+
+}  // namespace tcpcan

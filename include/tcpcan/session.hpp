@@ -1,0 +1,621 @@
+// One sans-IO tcpcan session: negotiation, features, frames, heartbeat, filters and
+// close, over bytes and frames the port moves, with time given as `now` (µs of any
+// monotonic clock). It holds no socket, clock or heap; queues are bounded and every
+// frame it drops is counted by cause.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "decoder.hpp"
+#include "detail/ring_queue.hpp"
+#include "encoder.hpp"
+#include "errors.hpp"
+#include "filter.hpp"
+#include "frame.hpp"
+#include "message.hpp"
+#include "negotiation.hpp"
+#include "sequence.hpp"
+#include "subscription.hpp"
+
+namespace tcpcan {
+
+struct SessionOptions {
+    Role role = Role::client;
+    std::uint32_t max_version = highest_version;  // highest proposed or accepted; 1 = plain tcpcan
+    std::uint32_t features = feature::sequence;   // offered in 'h'; the intersection applies
+    std::uint64_t negotiation_timeout_us = 5'000'000;  // until established; 0 = none
+    std::uint64_t heartbeat_interval_us = 0;           // ping period; 0 = send none
+    std::uint64_t dead_after_us = 0;                   // silence that declares the peer dead; 0 = never
+    std::uint64_t max_frame_age_us = 0;                // older frames are not put on the bus; 0 = no limit
+    bool accept_frames = true;                          // false: frames from the peer are refused and counted
+};
+
+enum class SessionState : std::uint8_t { negotiating, awaiting_features, established, closed };
+
+enum class EventType : std::uint8_t {
+    version_agreed,      // value = version
+    features_agreed,     // value = agreed feature bits
+    subscription_set,    // value = entries now applied to frames sent to the peer
+    sequence_gap,        // value = expected sequence, value2 = frames missing
+    sequence_duplicate,  // value = sequence number
+    sequence_reordered,  // value = sequence number
+    rtt_measured,        // value = round-trip time in µs
+    peer_dead,           // value = µs of silence
+    protocol_error,      // error + offset: what the peer got wrong and where
+    closed,              // reason; by_peer says who closed; text via close_text()
+};
+
+struct Event {
+    EventType type{};
+    std::uint32_t value = 0;
+    std::uint32_t value2 = 0;
+    ProtocolError error = ProtocolError::none;
+    std::uint64_t offset = 0;
+    CloseReason reason = CloseReason::normal;
+    bool by_peer = false;
+};
+
+enum class SendResult : std::uint8_t {
+    queued,
+    filtered,           // the peer's subscription excludes it (not a drop)
+    not_established,    // dropped: no agreed session yet (as tcpcan does)
+    output_full,        // dropped: the peer is not reading fast enough
+    invalid,            // dropped: the frame cannot be carried
+    closed,             // dropped: the session has ended
+};
+
+struct SessionStats {
+    std::uint64_t frames_from_peer = 0;  // valid frames received
+    std::uint64_t frames_to_bus = 0;     // frames handed to the port for the bus
+    std::uint64_t frames_queued = 0;     // frames encoded for the peer
+    std::uint64_t frames_written = 0;    // of those, fully handed to the transport
+    std::uint64_t filtered_out = 0;      // excluded by a subscription (both directions)
+    std::uint64_t drop_not_established = 0;
+    std::uint64_t drop_output_full = 0;
+    std::uint64_t drop_invalid = 0;
+    std::uint64_t drop_after_close = 0;
+    std::uint64_t drop_unsent_at_close = 0;  // encoded but never written when the transport ended
+    std::uint64_t drop_bus_queue_full = 0;
+    std::uint64_t drop_expired = 0;
+    std::uint64_t drop_duplicate = 0;
+    std::uint64_t drop_refused = 0;           // peer frames refused (accept_frames = false)
+    std::uint64_t drop_unsent_bus_queue = 0;  // still queued for the bus when the session was discarded
+    std::uint64_t messages_skipped = 0;       // unknown optional messages
+    std::uint64_t events_lost = 0;
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    std::uint64_t pings_sent = 0;
+    std::uint64_t pongs_received = 0;
+    std::uint64_t rtt_last_us = 0;
+    std::uint64_t rtt_min_us = 0;
+    std::uint64_t rtt_max_us = 0;
+    SequenceCounters sequence{};
+
+    [[nodiscard]] constexpr std::uint64_t dropped_towards_peer() const {
+        return drop_not_established + drop_output_full + drop_invalid + drop_after_close + drop_unsent_at_close;
+    }
+    [[nodiscard]] constexpr std::uint64_t dropped_towards_bus() const {
+        return drop_bus_queue_full + drop_expired + drop_duplicate + drop_refused + drop_unsent_bus_queue;
+    }
+};
+
+struct ReceiveResult {
+    std::size_t consumed = 0;
+    bool ok = true;  // false: the peer broke the protocol; see the protocol_error event
+};
+
+// Capacities: OutputBytes of encoded messages waiting for the transport,
+// BusFrames waiting for the bus, SubscriptionEntries of the peer's filter, Events.
+template <std::size_t OutputBytes = 16384, std::size_t BusFrames = 256, std::size_t SubscriptionEntries = 64,
+          std::size_t Events = 32>
+class Session {
+    // Frames may fill the output only up to this reserve, so control messages
+    // (version, features, pong, subscription, close) always find room.
+    static constexpr std::size_t control_reserve = 4 * max_message_size;
+    static_assert(OutputBytes >= control_reserve + 2 * max_message_size, "output too small for frames and control messages");
+    static_assert(SubscriptionEntries >= wire_filter::max_entries, "PROTOCOL.md requires room for 28 entries");
+
+public:
+    constexpr Session(const SessionOptions& options, std::uint64_t now)
+        : options_(options), negotiator_(options.role, NegotiationConfig{1, options.max_version, 8}) {
+        started_us_ = now;
+        last_rx_us_ = now;
+        const NegotiationStep step = negotiator_.start();
+        if (step.send) {
+            append_message(encode_version(output_space(), step.send_version));
+        }
+    }
+
+    // ---- Bytes from the peer -------------------------------------------------------
+    [[nodiscard]] constexpr ReceiveResult receive(std::span<const std::uint8_t> bytes, std::uint64_t now) {
+        ReceiveResult result;
+        if (state_ == SessionState::closed) {
+            result.consumed = bytes.size();  // nothing more is read from a closed session
+            return result;
+        }
+        if (!bytes.empty()) {
+            last_rx_us_ = now;
+        }
+        while (result.consumed < bytes.size() && state_ != SessionState::closed) {
+            const DecodeResult r = decoder_.decode(bytes.subspan(result.consumed), message_);
+            result.consumed += r.consumed;
+            if (r.status == DecodeStatus::need_more) {
+                break;
+            }
+            if (r.status == DecodeStatus::error) {
+                protocol_failure(decoder_.error(), decoder_.error_offset(), now);
+                result.ok = false;
+                break;
+            }
+            if (!handle(message_, now)) {
+                result.ok = false;
+                break;
+            }
+        }
+        stats_.bytes_in += result.consumed;
+        return result;
+    }
+
+    // ---- Frames from the local bus ----------------------------------------------------
+    [[nodiscard]] constexpr SendResult send_frame(const Frame& frame, std::uint64_t /*now*/) {
+        if (state_ == SessionState::closed) {
+            ++stats_.drop_after_close;
+            return SendResult::closed;
+        }
+        if (check_frame(frame) != FrameProblem::none) {
+            ++stats_.drop_invalid;
+            return SendResult::invalid;
+        }
+        if (!peer_subscription_.matches(frame)) {
+            ++stats_.filtered_out;
+            return SendResult::filtered;
+        }
+        if (state_ != SessionState::established) {
+            ++stats_.drop_not_established;
+            return SendResult::not_established;
+        }
+        // Numbered on entry, so a frame dropped below leaves a gap the peer can see.
+        const std::uint32_t sequence = next_sequence_++;
+        std::size_t size = 0;
+        const std::span<std::uint8_t> space = frame_space();
+        if (version_ == 1) {
+            size = encode_data_v1(space, frame);
+        } else {
+            size = encode_frame(space, frame, (agreed_features_ & feature::sequence) != 0, sequence,
+                                (agreed_features_ & feature::timestamps) != 0);
+        }
+        if (size == 0) {
+            ++stats_.drop_output_full;
+            return SendResult::output_full;
+        }
+        append_message(size);
+        ++stats_.frames_queued;
+        return SendResult::queued;
+    }
+
+    // ---- Bytes for the peer ----------------------------------------------------------
+    [[nodiscard]] constexpr std::span<const std::uint8_t> output() const {
+        return {output_.data() + output_head_, output_tail_ - output_head_};
+    }
+
+    // The transport took `n` bytes from the front of output().
+    constexpr void consume_output(std::size_t n) {
+        n = n < output_tail_ - output_head_ ? n : output_tail_ - output_head_;
+        stats_.bytes_out += n;
+        // Walk message boundaries so written frames are counted exactly.
+        while (n > 0) {
+            if (unwritten_in_message_ == 0) {
+                const std::uint8_t p = output_[output_head_];
+                unwritten_in_message_ = header_size + output_[output_head_ + 1];
+                current_is_frame_ = p == prefix::frame || p == prefix::data_v1;
+            }
+            const std::size_t step = n < unwritten_in_message_ ? n : unwritten_in_message_;
+            output_head_ += step;
+            unwritten_in_message_ -= step;
+            n -= step;
+            if (unwritten_in_message_ == 0 && current_is_frame_) {
+                ++stats_.frames_written;
+            }
+        }
+        if (output_head_ == output_tail_) {
+            output_head_ = output_tail_ = 0;
+        }
+    }
+
+    // ---- Frames for the bus ----------------------------------------------------------
+    // The oldest frame for the bus, after dropping those older than max_frame_age.
+    [[nodiscard]] constexpr const Frame* peek_bus_frame(std::uint64_t now, std::uint64_t wall_clock_us = 0) {
+        while (!bus_queue_.empty()) {
+            const QueuedFrame& q = bus_queue_.front();
+            if (!too_old(q, now, wall_clock_us)) {
+                return &q.frame;
+            }
+            bus_queue_.pop();
+            ++stats_.drop_expired;
+        }
+        return nullptr;
+    }
+    // The frame from peek_bus_frame went onto the bus.
+    constexpr void pop_bus_frame() {
+        if (!bus_queue_.empty()) {
+            bus_queue_.pop();
+            ++stats_.frames_to_bus;
+        }
+    }
+    [[nodiscard]] constexpr std::size_t bus_queue_size() const { return bus_queue_.size(); }
+
+    // ---- Time ------------------------------------------------------------------------
+    constexpr void tick(std::uint64_t now) {
+        if (state_ == SessionState::closed) {
+            return;
+        }
+        if (state_ != SessionState::established && options_.negotiation_timeout_us != 0 &&
+            now - started_us_ >= options_.negotiation_timeout_us) {
+            close(CloseReason::negotiation_timeout, "no agreement in time", now);
+            return;
+        }
+        if (version_ < 2) {
+            return;  // version 1 has no heartbeat; silence is normal there
+        }
+        if (options_.dead_after_us != 0 && now - last_rx_us_ >= options_.dead_after_us) {
+            push_event({EventType::peer_dead, static_cast<std::uint32_t>(saturate32(now - last_rx_us_))});
+            close(CloseReason::peer_dead, "peer silent too long", now);
+            return;
+        }
+        if (options_.heartbeat_interval_us != 0 && state_ == SessionState::established &&
+            now - last_ping_us_ >= options_.heartbeat_interval_us) {
+            if (const std::size_t size = encode_ping(output_space(), ping_token_ + 1); size != 0) {
+                append_message(size);
+                ++ping_token_;
+                ping_outstanding_ = true;
+                last_ping_us_ = now;
+                ++stats_.pings_sent;
+            }
+        }
+    }
+
+    // When tick() next has work to do (µs, same clock as now); UINT64_MAX = never.
+    [[nodiscard]] constexpr std::uint64_t next_deadline() const {
+        std::uint64_t deadline = ~std::uint64_t{0};
+        auto earliest = [&deadline](std::uint64_t t) { deadline = t < deadline ? t : deadline; };
+        if (state_ == SessionState::closed) {
+            return deadline;
+        }
+        if (state_ != SessionState::established && options_.negotiation_timeout_us != 0) {
+            earliest(started_us_ + options_.negotiation_timeout_us);
+        }
+        if (version_ >= 2) {
+            if (options_.dead_after_us != 0) {
+                earliest(last_rx_us_ + options_.dead_after_us);
+            }
+            if (options_.heartbeat_interval_us != 0 && state_ == SessionState::established) {
+                earliest(last_ping_us_ + options_.heartbeat_interval_us);
+            }
+        }
+        return deadline;
+    }
+
+    // ---- Ending ----------------------------------------------------------------------
+    // Ends the session; in version 2 the peer is told why. The port then writes out
+    // output() and closes the transport.
+    constexpr void close(CloseReason reason, std::string_view text, std::uint64_t /*now*/) {
+        if (state_ == SessionState::closed) {
+            return;
+        }
+        if (version_ >= 2) {
+            append_message(encode_close(output_space(), reason, text));
+        }
+        finish(reason, false);
+    }
+
+    // The transport ended (EOF or error). Frames still unwritten are counted as dropped.
+    constexpr void transport_closed(std::uint64_t now) {
+        if (state_ != SessionState::closed) {
+            retry_with_version_1_ = negotiator_.should_retry_with_version_1();
+            finish(CloseReason::normal, true);
+        }
+        stats_.drop_unsent_at_close += stats_.frames_queued - stats_.frames_written;
+        stats_.frames_written = stats_.frames_queued;
+        output_head_ = output_tail_ = 0;
+        unwritten_in_message_ = 0;
+        (void)now;
+    }
+
+    // The port is done with this session: frames still waiting for the bus are dropped.
+    constexpr void discard_bus_queue() {
+        stats_.drop_unsent_bus_queue += bus_queue_.size();
+        bus_queue_.clear();
+    }
+
+    // After transport_closed: the peer hung up on a proposal above 1 before agreeing,
+    // as the original tcpcan server does. Reconnect with max_version = 1.
+    [[nodiscard]] constexpr bool retry_with_version_1() const { return retry_with_version_1_; }
+
+    // ---- Subscriptions --------------------------------------------------------------
+    // Asks the peer to send only frames matching `filters` (sent once version 2 is
+    // agreed; with version 1 it is applied to received frames only).
+    template <std::size_t N>
+    [[nodiscard]] constexpr bool set_local_subscription(const FilterSet<N>& filters) {
+        local_subscription_.clear();
+        for (const FilterEntry& e : filters.entries()) {
+            if (!local_subscription_.add(e)) {
+                return false;
+            }
+        }
+        if (state_ == SessionState::established && version_ >= 2) {
+            send_subscription();
+        }
+        return true;
+    }
+
+    // ---- Observing --------------------------------------------------------------------
+    [[nodiscard]] constexpr bool poll_event(Event& event) {
+        if (events_.empty()) {
+            return false;
+        }
+        event = events_.front();
+        events_.pop();
+        return true;
+    }
+    [[nodiscard]] constexpr SessionState state() const { return state_; }
+    [[nodiscard]] constexpr std::uint32_t version() const { return version_; }
+    [[nodiscard]] constexpr std::uint32_t agreed_features() const { return agreed_features_; }
+    [[nodiscard]] constexpr const SessionStats& stats() const { return stats_; }
+    [[nodiscard]] constexpr const FilterSet<SubscriptionEntries>& peer_subscription() const { return peer_subscription_; }
+    [[nodiscard]] std::string_view close_text() const {
+        return {reinterpret_cast<const char*>(close_text_.data()), close_text_size_};
+    }
+    [[nodiscard]] constexpr bool is_closed() const { return state_ == SessionState::closed; }
+
+private:
+    struct QueuedFrame {
+        Frame frame;
+        std::uint64_t arrived_us;
+    };
+
+    [[nodiscard]] constexpr bool too_old(const QueuedFrame& q, std::uint64_t now, std::uint64_t wall_clock_us) const {
+        const std::uint64_t limit = options_.max_frame_age_us;
+        if (limit == 0) {
+            return false;
+        }
+        if (now - q.arrived_us > limit) {
+            return true;
+        }
+        // With the sender's timestamp (and clocks in sync) a frame that waited at the
+        // sender, e.g. while the link was down, is caught too.
+        const std::uint64_t ts = q.frame.timestamp_us;
+        return wall_clock_us != 0 && ts != 0 && wall_clock_us > ts && wall_clock_us - ts > limit;
+    }
+
+    [[nodiscard]] static constexpr std::uint64_t saturate32(std::uint64_t v) { return v > 0xFFFF'FFFFu ? 0xFFFF'FFFFu : v; }
+
+    [[nodiscard]] constexpr std::span<std::uint8_t> output_space() {
+        // Slide pending bytes to the front when the tail is short of a whole message.
+        if (OutputBytes - output_tail_ < max_message_size && output_head_ > 0) {
+            const std::size_t pending = output_tail_ - output_head_;
+            for (std::size_t i = 0; i < pending; ++i) {
+                output_[i] = output_[output_head_ + i];
+            }
+            output_head_ = 0;
+            output_tail_ = pending;
+        }
+        return {output_.data() + output_tail_, OutputBytes - output_tail_};
+    }
+    [[nodiscard]] constexpr std::span<std::uint8_t> frame_space() {
+        const std::span<std::uint8_t> space = output_space();
+        return space.size() > control_reserve ? space.first(space.size() - control_reserve) : space.first(0);
+    }
+    constexpr void append_message(std::size_t size) { output_tail_ += size; }
+
+    constexpr void push_event(const Event& event) {
+        if (!events_.push(event)) {
+            ++stats_.events_lost;
+        }
+    }
+
+    constexpr void finish(CloseReason reason, bool by_peer) {
+        state_ = SessionState::closed;
+        Event e{EventType::closed};
+        e.reason = reason;
+        e.by_peer = by_peer;
+        push_event(e);
+    }
+
+    constexpr void protocol_failure(ProtocolError error, std::uint64_t offset, std::uint64_t now) {
+        Event e{EventType::protocol_error};
+        e.error = error;
+        e.offset = offset;
+        push_event(e);
+        close(CloseReason::protocol_error, describe(error), now);
+    }
+
+    // Handles one decoded message; false when it ended the session.
+    constexpr bool handle(const Message& m, std::uint64_t now) {
+        switch (m.type) {
+        case MessageType::version: return on_version(m, now);
+        case MessageType::data_v1:
+        case MessageType::frame: return on_frame(m, now);
+        case MessageType::skipped: ++stats_.messages_skipped; return true;
+        case MessageType::close: {
+            close_text_size_ = 0;
+            for (char c : m.close_text()) {
+                close_text_[close_text_size_++] = static_cast<std::uint8_t>(c);
+            }
+            finish(m.close_reason(), true);
+            return true;
+        }
+        default: break;
+        }
+        if (state_ == SessionState::awaiting_features && m.type != MessageType::features) {
+            protocol_failure(ProtocolError::message_before_features, decoder_.last_message_offset(), now);
+            return false;
+        }
+        switch (m.type) {
+        case MessageType::features: {
+            if (state_ != SessionState::awaiting_features) {
+                protocol_failure(ProtocolError::features_repeated, decoder_.last_message_offset(), now);
+                return false;
+            }
+            agreed_features_ = options_.features & m.value & feature::known;
+            establish();
+            return true;
+        }
+        case MessageType::ping:
+            append_message(encode_pong(output_space(), m.value));
+            return true;
+        case MessageType::pong:
+            if (ping_outstanding_ && m.value == ping_token_) {
+                ping_outstanding_ = false;
+                const std::uint64_t rtt = now - last_ping_us_;
+                ++stats_.pongs_received;
+                stats_.rtt_last_us = rtt;
+                stats_.rtt_min_us = (stats_.rtt_min_us == 0 || rtt < stats_.rtt_min_us) ? rtt : stats_.rtt_min_us;
+                stats_.rtt_max_us = rtt > stats_.rtt_max_us ? rtt : stats_.rtt_max_us;
+                push_event({EventType::rtt_measured, static_cast<std::uint32_t>(saturate32(rtt))});
+            }
+            return true;
+        case MessageType::subscribe: return on_subscribe(m, now);
+        default: return true;
+        }
+    }
+
+    constexpr bool on_version(const Message& m, std::uint64_t now) {
+        const NegotiationStep step = negotiator_.on_peer_version(m.value);
+        if (step.send) {
+            append_message(encode_version(output_space(), step.send_version));
+        }
+        switch (negotiator_.state()) {
+        case NegotiationState::agreed: {
+            version_ = negotiator_.agreed_version();
+            push_event({EventType::version_agreed, version_});
+            if (version_ == 1) {
+                decoder_.set_mode(DecoderMode::version1);
+                establish();
+            } else {
+                decoder_.set_mode(DecoderMode::version2);
+                state_ = SessionState::awaiting_features;
+                append_message(encode_features(output_space(), options_.features));
+            }
+            return true;
+        }
+        case NegotiationState::failed:
+            protocol_failure(step.error, decoder_.last_message_offset(), now);
+            return false;
+        default: return true;
+        }
+    }
+
+    constexpr void establish() {
+        state_ = SessionState::established;
+        push_event({EventType::features_agreed, agreed_features_});
+        last_ping_us_ = last_rx_us_;
+        if (version_ >= 2 && !local_subscription_.empty()) {
+            send_subscription();
+        }
+    }
+
+    constexpr bool on_frame(const Message& m, std::uint64_t now) {
+        if (version_ >= 2) {
+            const bool want_seq = (agreed_features_ & feature::sequence) != 0;
+            const bool want_ts = (agreed_features_ & feature::timestamps) != 0;
+            if (m.has_sequence != want_seq || m.has_timestamp != want_ts) {
+                protocol_failure(ProtocolError::frame_fields_mismatch, decoder_.last_message_offset(), now);
+                return false;
+            }
+            if (want_seq) {
+                const SequenceResult r = sequence_.on_frame(m.sequence);
+                stats_.sequence = sequence_.counters();
+                if (r.verdict == SequenceVerdict::gap) {
+                    push_event({EventType::sequence_gap, m.sequence - r.missing, r.missing});
+                } else if (r.verdict == SequenceVerdict::duplicate) {
+                    push_event({EventType::sequence_duplicate, m.sequence});
+                    ++stats_.drop_duplicate;
+                    return true;
+                } else if (r.verdict == SequenceVerdict::reordered) {
+                    push_event({EventType::sequence_reordered, m.sequence});
+                }
+            }
+        }
+        ++stats_.frames_from_peer;
+        if (!options_.accept_frames) {
+            ++stats_.drop_refused;
+            return true;
+        }
+        if (!local_subscription_.matches(m.frame)) {
+            ++stats_.filtered_out;
+            return true;
+        }
+        if (!bus_queue_.push({m.frame, now})) {
+            ++stats_.drop_bus_queue_full;
+        }
+        return true;
+    }
+
+    constexpr bool on_subscribe(const Message& m, std::uint64_t now) {
+        if (static_cast<SubscribeOp>(m.payload[0]) == SubscribeOp::replace) {
+            peer_subscription_.clear();
+        }
+        for (std::size_t at = 1; at < m.payload_size; at += wire_filter::entry_size) {
+            const FilterEntry entry = filter_entry_from_wire(
+                {m.payload[at], detail::load_be32(&m.payload[at + 1]), detail::load_be32(&m.payload[at + 5])});
+            if (!peer_subscription_.add(entry)) {
+                peer_subscription_.clear();
+                protocol_failure(ProtocolError::subscription_too_large, decoder_.last_message_offset(), now);
+                return false;
+            }
+        }
+        push_event({EventType::subscription_set, static_cast<std::uint32_t>(peer_subscription_.size())});
+        return true;
+    }
+
+    constexpr void send_subscription() {
+        std::array<WireFilterEntry, wire_filter::max_entries> chunk{};
+        std::size_t count = 0;
+        SubscribeOp op = SubscribeOp::replace;
+        const auto entries = local_subscription_.entries();
+        for (std::size_t i = 0; i <= entries.size(); ++i) {
+            if (count == chunk.size() || (i == entries.size() && (count > 0 || op == SubscribeOp::replace))) {
+                append_message(encode_subscribe(output_space(), op, std::span<const WireFilterEntry>(chunk.data(), count)));
+                op = SubscribeOp::append;
+                count = 0;
+            }
+            if (i < entries.size()) {
+                chunk[count++] = filter_entry_to_wire(entries[i]);
+            }
+        }
+    }
+
+    SessionOptions options_;
+    VersionNegotiator negotiator_;
+    Decoder decoder_{};
+    Message message_{};
+    SessionState state_ = SessionState::negotiating;
+    std::uint32_t version_ = 0;
+    std::uint32_t agreed_features_ = 0;
+    std::uint32_t next_sequence_ = 0;
+    SequenceTracker sequence_{};
+    std::uint64_t started_us_ = 0;
+    std::uint64_t last_rx_us_ = 0;
+    std::uint64_t last_ping_us_ = 0;
+    std::uint32_t ping_token_ = 0;
+    bool ping_outstanding_ = false;
+    bool retry_with_version_1_ = false;
+    bool current_is_frame_ = false;
+    std::size_t unwritten_in_message_ = 0;
+    std::array<std::uint8_t, OutputBytes> output_{};
+    std::size_t output_head_ = 0;
+    std::size_t output_tail_ = 0;
+    detail::RingQueue<QueuedFrame, BusFrames> bus_queue_{};
+    detail::RingQueue<Event, Events> events_{};
+    FilterSet<SubscriptionEntries> peer_subscription_{};
+    FilterSet<SubscriptionEntries> local_subscription_{};
+    std::array<std::uint8_t, max_payload_size> close_text_{};
+    std::size_t close_text_size_ = 0;
+    SessionStats stats_{};
+};
+
+}  // namespace tcpcan
