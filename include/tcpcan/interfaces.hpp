@@ -59,7 +59,11 @@ BridgeStepResult bridge_step(SessionT& session, CanPort& can, ByteStream& stream
                              std::uint64_t now, std::size_t max_frames = 32) {
     BridgeStepResult result;
     std::array<std::uint8_t, 256> buffer{};
-    const StreamRead in = stream.read(buffer);
+    // Read no more than the bus queue can take (8 bytes = smallest frame message), so
+    // a slow bus pushes back on the stream instead of losing frames.
+    const std::size_t room = session.bus_queue_free() * 8;
+    const std::size_t want = room < buffer.size() ? room : buffer.size();
+    const StreamRead in = want > 0 ? stream.read(std::span<std::uint8_t>(buffer.data(), want)) : StreamRead{};
     if (in.size > 0) {
         const auto r = session.receive(std::span<const std::uint8_t>(buffer.data(), in.size), now);
         result.bytes_in = r.consumed;

@@ -247,6 +247,14 @@ public:
         }
     }
     [[nodiscard]] constexpr std::size_t bus_queue_size() const { return bus_queue_.size(); }
+    // Room for frames from the peer. A port that reads at most 8 bytes (the smallest
+    // frame message) per free slot never overflows the queue: TCP pushes back instead.
+    [[nodiscard]] constexpr std::size_t bus_queue_free() const { return BusFrames - bus_queue_.size(); }
+    // Bytes of output still free for frames (control messages have their own reserve).
+    [[nodiscard]] constexpr std::size_t output_room() const {
+        const std::size_t pending = output_tail_ - output_head_;
+        return OutputBytes - pending > control_reserve ? OutputBytes - pending - control_reserve : 0;
+    }
 
     // ---- Time ------------------------------------------------------------------------
     constexpr void tick(std::uint64_t now) {

@@ -1,0 +1,320 @@
+#include "socketcan_port.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <linux/can.h>
+#include <linux/can/error.h>
+#include <linux/can/raw.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <vector>
+
+#include "log.hpp"
+
+namespace tcpcan::linux_port {
+
+namespace {
+
+constexpr std::size_t batch = 64;
+constexpr std::size_t max_kernel_filters = 512;  // as canip_peer: the kernel copes, lookups stay cheap
+
+// Splits [low, high] into aligned power-of-two blocks, each one id/mask pair.
+void range_to_masks(std::uint32_t low, std::uint32_t high, std::uint32_t width_mask, std::vector<can_filter>& out,
+                    canid_t flag) {
+    std::uint64_t at = low;
+    while (at <= high && out.size() <= max_kernel_filters) {
+        std::uint64_t size = 1;
+        while ((at & (size * 2 - 1)) == 0 && at + size * 2 - 1 <= high && size * 2 <= std::uint64_t{width_mask} + 1) {
+            size *= 2;
+        }
+        out.push_back({static_cast<canid_t>(at) | flag, static_cast<canid_t>((~(size - 1)) & width_mask) | CAN_EFF_FLAG});
+        at += size;
+    }
+}
+
+// The allow entries as kernel filters; empty when they cannot all be expressed (then
+// the kernel passes everything and user space filters alone).
+std::vector<can_filter> kernel_filters(const FilterSetBase& set) {
+    std::vector<can_filter> out;
+    for (const FilterEntry& e : set.entries()) {
+        if (e.inverted) {
+            continue;  // the kernel ORs inverted filters; deny entries stay in user space
+        }
+        const canid_t flag = e.extended ? CAN_EFF_FLAG : 0;
+        const std::uint32_t width = e.extended ? CAN_EFF_MASK : CAN_SFF_MASK;
+        if (e.kind == FilterKind::mask) {
+            out.push_back({e.low | flag, (e.high_or_mask & width) | CAN_EFF_FLAG});
+        } else {
+            range_to_masks(e.low, e.high_or_mask, width, out, flag);
+        }
+        if (out.size() > max_kernel_filters) {
+            return {};
+        }
+    }
+    return out;
+}
+
+Frame from_kernel(const canfd_frame& k, std::size_t size) {
+    Frame f;
+    if (k.can_id & CAN_ERR_FLAG) {
+        f.flags = frame_flag::error;
+        f.id = k.can_id & CAN_ERR_MASK;
+    } else if (k.can_id & CAN_EFF_FLAG) {
+        f.flags = frame_flag::extended;
+        f.id = k.can_id & CAN_EFF_MASK;
+    } else {
+        f.id = k.can_id & CAN_SFF_MASK;
+    }
+    if ((k.can_id & CAN_RTR_FLAG) && !(k.can_id & CAN_ERR_FLAG)) {
+        f.flags |= frame_flag::remote;
+    }
+    if (size == CANFD_MTU) {
+        f.flags |= frame_flag::fd;
+        f.flags |= (k.flags & CANFD_BRS) ? frame_flag::brs : 0;
+        f.flags |= (k.flags & CANFD_ESI) ? frame_flag::esi : 0;
+    }
+    f.len = k.len;
+    if (!f.is_remote()) {
+        std::memcpy(f.data.data(), k.data, f.len <= 64 ? f.len : 64);
+    }
+    return f;
+}
+
+}  // namespace
+
+SocketCanPort::SocketCanPort(std::string interface_name, const FilterSetBase& kernel_filter)
+    : name_(std::move(interface_name)), filter_(kernel_filter) {}
+
+SocketCanPort::~SocketCanPort() { close_socket(); }
+
+void SocketCanPort::close_socket() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
+}
+
+SocketCanOpen SocketCanPort::open() {
+    close_socket();
+    const int fd = socket(PF_CAN, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, CAN_RAW);
+    if (fd < 0) {
+        return {false, std::string("cannot open a CAN socket: ") + std::strerror(errno) +
+                           (errno == EAFNOSUPPORT ? " (this kernel has no SocketCAN; try 'modprobe can-raw')" : "")};
+    }
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, name_.c_str(), IFNAMSIZ - 1);
+    if (ioctl(fd, SIOCGIFINDEX, &ifr) != 0) {
+        ::close(fd);
+        return {false, "CAN interface '" + name_ + "' does not exist (see 'ip link show'; for a virtual one: " +
+                           "'ip link add dev " + name_ + " type vcan && ip link set " + name_ + " up')"};
+    }
+    sockaddr_can address{};
+    address.can_family = AF_CAN;
+    address.can_ifindex = ifr.ifr_ifindex;
+    ifreq mtu{};
+    std::strncpy(mtu.ifr_name, name_.c_str(), IFNAMSIZ - 1);
+    const int on = 1;
+    fd_frames_ = ioctl(fd, SIOCGIFMTU, &mtu) == 0 && mtu.ifr_mtu == CANFD_MTU &&
+                 setsockopt(fd, SOL_CAN_RAW, CAN_RAW_FD_FRAMES, &on, sizeof on) == 0;
+    const can_err_mask_t errors = CAN_ERR_MASK;
+    setsockopt(fd, SOL_CAN_RAW, CAN_RAW_ERR_FILTER, &errors, sizeof errors);
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on);
+    const std::vector<can_filter> filters = kernel_filters(filter_);
+    kernel_filters_ = filters.size();
+    if (!filters.empty()) {
+        // Error frames pass CAN_RAW_ERR_FILTER regardless of these.
+        if (setsockopt(fd, SOL_CAN_RAW, CAN_RAW_FILTER, filters.data(),
+                       static_cast<socklen_t>(filters.size() * sizeof(can_filter))) != 0) {
+            LOG_WARNING("%s: kernel filters refused (%s); filtering in user space only", name_.c_str(),
+                        std::strerror(errno));
+            kernel_filters_ = 0;
+        }
+    }
+    if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        const std::string error = std::strerror(errno);
+        ::close(fd);
+        return {false, "cannot bind to CAN interface '" + name_ + "': " + error};
+    }
+    fd_ = fd;
+    ++generation_;
+    ifreq flags{};
+    std::strncpy(flags.ifr_name, name_.c_str(), IFNAMSIZ - 1);
+    up_ = ioctl(fd_, SIOCGIFFLAGS, &flags) == 0 && (flags.ifr_flags & IFF_UP);
+    if (!up_) {
+        LOG_WARNING("%s is down; waiting for it to come up ('ip link set %s up')", name_.c_str(), name_.c_str());
+    }
+    return {true, {}};
+}
+
+void SocketCanPort::set_up(bool up, const char* why) {
+    if (up == up_) {
+        return;
+    }
+    up_ = up;
+    if (up) {
+        LOG_INFO("%s is up again; bridging resumes", name_.c_str());
+    } else {
+        LOG_WARNING("%s went down (%s); frames for it are dropped and counted until it returns", name_.c_str(), why);
+    }
+}
+
+void SocketCanPort::maintain() {
+    if (fd_ < 0) {
+        if (if_nametoindex(name_.c_str()) != 0) {
+            const SocketCanOpen r = open();
+            if (r.ok) {
+                LOG_INFO("%s exists again; socket reopened", name_.c_str());
+                const bool was_up = up_;
+                up_ = false;
+                set_up(was_up, "");
+            }
+        }
+        return;
+    }
+    ifreq flags{};
+    std::strncpy(flags.ifr_name, name_.c_str(), IFNAMSIZ - 1);
+    if (ioctl(fd_, SIOCGIFFLAGS, &flags) != 0) {
+        set_up(false, "interface disappeared");
+        LOG_WARNING("%s no longer exists; will reopen it when it returns", name_.c_str());
+        close_socket();
+        return;
+    }
+    set_up((flags.ifr_flags & IFF_UP) != 0, "administratively down");
+}
+
+std::size_t SocketCanPort::read(std::span<Frame> out) {
+    if (fd_ < 0) {
+        return 0;
+    }
+    const std::size_t want = out.size() < batch ? out.size() : batch;
+    std::array<canfd_frame, batch> frames{};
+    std::array<iovec, batch> iov{};
+    std::array<mmsghdr, batch> msgs{};
+    std::array<std::array<char, CMSG_SPACE(sizeof(timeval))>, batch> control{};
+    for (std::size_t i = 0; i < want; ++i) {
+        iov[i] = {&frames[i], sizeof(canfd_frame)};
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_control = control[i].data();
+        msgs[i].msg_hdr.msg_controllen = control[i].size();
+    }
+    const int n = recvmmsg(fd_, msgs.data(), static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+        if (errno == ENETDOWN) {
+            set_up(false, "network down");
+        } else if (errno == ENODEV) {
+            set_up(false, "interface disappeared");
+            close_socket();
+        } else if (errno != EAGAIN && errno != EINTR) {
+            ++counters_.read_errors;
+            LOG_WARNING("%s: read failed: %s", name_.c_str(), std::strerror(errno));
+        }
+        return 0;
+    }
+    std::size_t count = 0;
+    for (int i = 0; i < n; ++i) {
+        const std::size_t size = msgs[i].msg_len;
+        if (size != CAN_MTU && size != CANFD_MTU) {
+            ++counters_.read_errors;
+            continue;
+        }
+        Frame f = from_kernel(frames[i], size);
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != nullptr; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMP) {
+                timeval tv{};
+                std::memcpy(&tv, CMSG_DATA(c), sizeof tv);
+                f.timestamp_us = static_cast<std::uint64_t>(tv.tv_sec) * 1'000'000u + static_cast<std::uint64_t>(tv.tv_usec);
+            }
+        }
+        if (f.is_error()) {
+            report_bus_state(f);
+        }
+        out[count++] = f;
+    }
+    if (count > 0) {
+        set_up(true, "");
+    }
+    return count;
+}
+
+BusWrite SocketCanPort::write(const Frame& frame) {
+    if (fd_ < 0 || !up_) {
+        return BusWrite::down;
+    }
+    if (frame.is_error()) {
+        ++counters_.refused;  // an error frame describes a bus; it is not sent onto one
+        return BusWrite::refused;
+    }
+    if (frame.is_fd() && !fd_frames_) {
+        ++counters_.refused;
+        if (!warned_fd_) {
+            warned_fd_ = true;
+            LOG_WARNING("%s is not CAN FD capable (MTU 16): CAN FD frames for it are refused and counted", name_.c_str());
+        }
+        return BusWrite::refused;
+    }
+    canfd_frame k{};
+    k.can_id = frame.id;
+    if (frame.is_extended()) {
+        k.can_id |= CAN_EFF_FLAG;
+    }
+    if (frame.is_remote()) {
+        k.can_id |= CAN_RTR_FLAG;
+    }
+    k.len = frame.len;
+    std::size_t size = CAN_MTU;
+    if (frame.is_fd()) {
+        size = CANFD_MTU;
+        k.flags = static_cast<__u8>(CANFD_FDF | ((frame.flags & frame_flag::brs) ? CANFD_BRS : 0) |
+                                    ((frame.flags & frame_flag::esi) ? CANFD_ESI : 0));
+    }
+    if (!frame.is_remote()) {
+        std::memcpy(k.data, frame.data.data(), frame.len);
+    }
+    const ssize_t n = ::write(fd_, &k, size);
+    if (n == static_cast<ssize_t>(size)) {
+        return BusWrite::written;
+    }
+    if (n < 0 && (errno == ENOBUFS || errno == EAGAIN || errno == EINTR)) {
+        return BusWrite::busy;
+    }
+    if (n < 0 && (errno == ENETDOWN || errno == ENXIO || errno == ENODEV)) {
+        set_up(false, std::strerror(errno));
+        return BusWrite::down;
+    }
+    ++counters_.refused;
+    LOG_WARNING("%s: write failed: %s", name_.c_str(), n < 0 ? std::strerror(errno) : "short write");
+    return BusWrite::refused;
+}
+
+void SocketCanPort::report_bus_state(const Frame& f) {
+    // linux/can/error.h: the class is in the id, details in the data bytes.
+    if (f.id & CAN_ERR_BUSOFF) {
+        LOG_ERROR("%s: bus-off", name_.c_str());
+    }
+    if (f.id & CAN_ERR_RESTARTED) {
+        LOG_WARNING("%s: controller restarted after bus-off", name_.c_str());
+    }
+    if (f.id & CAN_ERR_CRTL) {
+        const std::uint8_t state = f.data[1];
+        if (state & (CAN_ERR_CRTL_RX_PASSIVE | CAN_ERR_CRTL_TX_PASSIVE)) {
+            LOG_WARNING("%s: error-passive", name_.c_str());
+        } else if (state & (CAN_ERR_CRTL_RX_WARNING | CAN_ERR_CRTL_TX_WARNING)) {
+            LOG_WARNING("%s: error-warning", name_.c_str());
+        } else if (state & CAN_ERR_CRTL_ACTIVE) {
+            LOG_INFO("%s: back to error-active", name_.c_str());
+        }
+        if (state & (CAN_ERR_CRTL_RX_OVERFLOW | CAN_ERR_CRTL_TX_OVERFLOW)) {
+            LOG_WARNING("%s: controller buffer overflow: frames were lost on the bus side", name_.c_str());
+        }
+    }
+    if (f.id & CAN_ERR_ACK) {
+        LOG_DEBUG("%s: no acknowledgement on the bus", name_.c_str());
+    }
+}
+
+}  // namespace tcpcan::linux_port

@@ -1,0 +1,52 @@
+// A SocketCAN interface through one CAN_RAW socket: CAN FD when the MTU allows,
+// kernel receive timestamps, error frames reported as bus state changes, id/mask
+// filters pushed into the kernel, batched non-blocking I/O, and recovery when the
+// interface goes down or disappears.
+#pragma once
+
+#include <string>
+
+#include <tcpcan/filter.hpp>
+
+#include "bus_port.hpp"
+
+namespace tcpcan::linux_port {
+
+struct SocketCanOpen {
+    bool ok = false;
+    std::string error;
+};
+
+class SocketCanPort final : public BusPort {
+public:
+    // `kernel_filter`: frames this side forwards; its allow entries become CAN_RAW_FILTER.
+    SocketCanPort(std::string interface_name, const FilterSetBase& kernel_filter);
+    ~SocketCanPort() override;
+
+    // Opens the socket; the error names the interface and suggests `ip link show`.
+    SocketCanOpen open();
+
+    const std::string& name() const override { return name_; }
+    int read_fd() const override { return fd_; }
+    std::size_t read(std::span<Frame> out) override;
+    BusWrite write(const Frame& frame) override;
+    void maintain() override;
+    bool is_up() const override { return fd_ >= 0 && up_; }
+    [[nodiscard]] bool fd_capable() const { return fd_frames_; }
+    [[nodiscard]] std::size_t kernel_filter_count() const { return kernel_filters_; }
+
+private:
+    void close_socket();
+    void set_up(bool up, const char* why);
+    void report_bus_state(const Frame& error_frame);
+
+    std::string name_;
+    const FilterSetBase& filter_;
+    int fd_ = -1;
+    bool up_ = false;
+    bool fd_frames_ = false;
+    bool warned_fd_ = false;
+    std::size_t kernel_filters_ = 0;
+};
+
+}  // namespace tcpcan::linux_port

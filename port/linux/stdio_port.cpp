@@ -1,0 +1,160 @@
+#include "stdio_port.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <tcpcan/candump_text.hpp>
+
+#include "clock.hpp"
+#include "log.hpp"
+
+namespace tcpcan::linux_port {
+
+namespace {
+constexpr std::size_t input_capacity = 64 * 1024;       // longest accepted line is far shorter
+constexpr std::size_t output_capacity = 4 * 1024 * 1024;  // lines waiting for a slow stdout
+
+bool is_regular_file(int fd) {
+    struct stat st {};
+    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+}  // namespace
+
+StdioPort::StdioPort(std::string interface_name) : name_(std::move(interface_name)) {
+    in_.resize(input_capacity);
+    out_.reserve(64 * 1024);
+    // epoll cannot wait on regular files; they are always ready instead.
+    stdin_is_file_ = is_regular_file(0);
+    stdout_is_file_ = is_regular_file(1);
+    stdin_flags_ = fcntl(0, F_GETFL);
+    stdout_flags_ = fcntl(1, F_GETFL);
+    if (stdin_flags_ >= 0) {
+        fcntl(0, F_SETFL, stdin_flags_ | O_NONBLOCK);
+    } else {
+        stdin_open_ = false;
+    }
+    if (stdout_flags_ >= 0 && !stdout_is_file_) {
+        fcntl(1, F_SETFL, stdout_flags_ | O_NONBLOCK);
+    }
+}
+
+StdioPort::~StdioPort() {
+    // Give blocking mode back: the terminal or pipe is shared with the shell.
+    if (stdin_flags_ >= 0) {
+        fcntl(0, F_SETFL, stdin_flags_);
+    }
+    if (stdout_flags_ >= 0) {
+        fcntl(1, F_SETFL, stdout_flags_);
+    }
+}
+
+bool StdioPort::parse_buffered_lines(std::span<Frame> out, std::size_t& count) {
+    std::size_t start = 0;
+    while (count < out.size()) {
+        const void* nl = std::memchr(in_.data() + start, '\n', in_used_ - start);
+        if (nl == nullptr) {
+            break;
+        }
+        const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(nl) - in_.data());
+        const std::string_view line(in_.data() + start, end - start);
+        start = end + 1;
+        ++line_number_;
+        const CandumpParseResult r = parse_candump_line(line);
+        if (r.kind == CandumpLineKind::frame) {
+            out[count++] = r.frame;
+        } else if (r.kind == CandumpLineKind::error) {
+            ++counters_.bad_input;
+            LOG_WARNING("stdin line %llu, column %zu: %s: \"%.*s\"", static_cast<unsigned long long>(line_number_),
+                        r.position + 1, describe(r.error), static_cast<int>(line.size() > 120 ? 120 : line.size()),
+                        line.data());
+        }
+    }
+    std::memmove(in_.data(), in_.data() + start, in_used_ - start);
+    in_used_ -= start;
+    return count == out.size();
+}
+
+std::size_t StdioPort::read(std::span<Frame> out) {
+    std::size_t count = 0;
+    if (parse_buffered_lines(out, count) || !stdin_open_) {
+        return count;
+    }
+    const ssize_t n = ::read(0, in_.data() + in_used_, in_.size() - in_used_);
+    if (n > 0) {
+        in_used_ += static_cast<std::size_t>(n);
+        (void)parse_buffered_lines(out, count);
+        if (in_used_ == in_.size()) {
+            ++counters_.bad_input;
+            LOG_WARNING("stdin line %llu is longer than %zu bytes; discarded", static_cast<unsigned long long>(line_number_ + 1),
+                        in_.size());
+            in_used_ = 0;
+        }
+    } else if (n == 0) {
+        if (in_used_ > 0) {  // a last line without a newline still counts
+            in_[in_used_++] = '\n';
+            (void)parse_buffered_lines(out, count);
+        }
+        stdin_open_ = false;
+        LOG_INFO("stdin closed after %llu lines; still forwarding frames to stdout",
+                 static_cast<unsigned long long>(line_number_));
+    } else if (errno != EAGAIN && errno != EINTR) {
+        ++counters_.read_errors;
+        LOG_ERROR("reading stdin: %s", std::strerror(errno));
+        stdin_open_ = false;
+    }
+    return count;
+}
+
+BusWrite StdioPort::write(const Frame& frame) {
+    if (out_.size() - out_head_ + max_candump_line + 1 > output_capacity) {
+        if (!flush()) {
+            return BusWrite::busy;  // stdout is slow: the frame waits in the session's queue
+        }
+    }
+    Frame stamped = frame;
+    if (stamped.timestamp_us == 0) {
+        stamped.timestamp_us = wall_clock_us();
+    }
+    char line[max_candump_line + 1];
+    const std::size_t n = format_candump_line(stamped, name_, std::span<char>(line, max_candump_line));
+    if (n == 0) {
+        ++counters_.refused;
+        return BusWrite::refused;
+    }
+    line[n] = '\n';
+    out_.insert(out_.end(), line, line + n + 1);
+    return BusWrite::written;
+}
+
+bool StdioPort::flush() {
+    while (out_head_ < out_.size()) {
+        const ssize_t n = ::write(1, out_.data() + out_head_, out_.size() - out_head_);
+        if (n > 0) {
+            out_head_ += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN) {
+            LOG_ERROR("writing stdout: %s; output discarded", std::strerror(errno));
+            out_head_ = out_.size();
+        }
+        break;
+    }
+    if (out_head_ == out_.size()) {
+        out_.clear();
+        out_head_ = 0;
+        return true;
+    }
+    if (out_head_ > out_.size() / 2) {
+        out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
+        out_head_ = 0;
+    }
+    return false;
+}
+
+}  // namespace tcpcan::linux_port

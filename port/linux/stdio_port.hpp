@@ -1,0 +1,44 @@
+// The CAN interface "-": frames to send come from stdin, received frames go to stdout,
+// one per line in candump's log format. Lets a machine with no CAN interface capture a
+// remote bus to a file, replay a log into it, and test the whole bridge.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "bus_port.hpp"
+
+namespace tcpcan::linux_port {
+
+class StdioPort final : public BusPort {
+public:
+    // `interface_name` is the IFACE word written on each output line.
+    explicit StdioPort(std::string interface_name = "tcpcan");
+    ~StdioPort() override;
+
+    const std::string& name() const override { return name_; }
+    int read_fd() const override { return stdin_open_ && !stdin_is_file_ ? 0 : -1; }
+    bool read_always_ready() const override { return stdin_open_ && stdin_is_file_; }
+    int write_wait_fd() const override { return stdout_is_file_ ? -1 : 1; }
+    std::size_t read(std::span<Frame> out) override;
+    BusWrite write(const Frame& frame) override;
+    bool flush() override;
+    bool paced() const override { return true; }
+
+private:
+    bool parse_buffered_lines(std::span<Frame> out, std::size_t& count);
+
+    std::string name_;
+    bool stdin_open_ = true;
+    bool stdin_is_file_ = false;
+    bool stdout_is_file_ = false;
+    int stdin_flags_ = 0;
+    int stdout_flags_ = 0;
+    std::uint64_t line_number_ = 0;
+    std::vector<char> in_;   // bytes read, not yet a whole line
+    std::size_t in_used_ = 0;
+    std::vector<char> out_;  // formatted lines waiting for stdout
+    std::size_t out_head_ = 0;
+};
+
+}  // namespace tcpcan::linux_port

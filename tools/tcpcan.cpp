@@ -1,0 +1,251 @@
+// tcpcan: carries a SocketCAN bus over TCP. Speaks both seed tools' command lines:
+//   tcpcan [--host HOST] [--port PORT] [--serve] [-v] [--no-retry] canif      (tcpcan)
+//   tcpcan server --can IF [--bind ADDR] [--port 3333]                        (canip_peer)
+//   tcpcan client --can IF --host H [--port 3333] [--heartbeat SEC]           (canip_peer)
+// Exit status: 0 after an orderly stop, 1 for a failure at run time, 2 for bad input.
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bridge.hpp"
+#include "can_config.hpp"
+#include "log.hpp"
+
+using namespace tcpcan;
+using namespace tcpcan::linux_port;
+
+namespace {
+
+constexpr int exit_usage = 2;
+
+struct Options {
+    std::string can;
+    std::string host;
+    std::string bind = "0.0.0.0";
+    int port = 0;
+    bool serve = false;
+    bool verbose = false;
+    bool no_retry = false;
+    std::string log_level = "INFO";
+    bool no_seq = false;
+    bool timestamps = false;
+    bool can_fd = false;
+    std::uint32_t can_bitrate = 0;
+    std::uint32_t data_bitrate = 0;
+    std::vector<std::string> filters, filter_files, blocks, block_files, subscribes;
+    double heartbeat_s = 0;
+    double dead_after_s = 0;
+    double max_age_ms = 0;
+    double stats_s = 0;
+    double negotiation_timeout_s = 5;
+    unsigned protocol_version = highest_version;
+    int max_clients = 16;
+    bool read_only = false;
+};
+
+void add_common_options(CLI::App& app, Options& o) {
+    app.add_option("--log-level", o.log_level, "DEBUG, INFO, WARNING or ERROR")->default_val("INFO");
+    app.add_flag("--no-seq", o.no_seq, "do not offer per-frame sequence numbers (version 2)");
+    app.add_flag("--timestamps,--timestamp", o.timestamps, "carry capture timestamps with every frame (version 2)");
+    app.add_flag("--can-fd", o.can_fd, "switch the CAN interface to CAN FD mode (rtnetlink)");
+    app.add_option("--can-bitrate", o.can_bitrate, "set the interface's bitrate, bit/s (rtnetlink)")->check(CLI::PositiveNumber);
+    app.add_option("--data-bitrate", o.data_bitrate, "set the CAN FD data bitrate, bit/s (rtnetlink)")->check(CLI::PositiveNumber);
+    app.add_option("--filter", o.filters, "forward only bus frames matching SPEC (repeatable): 123, 1ABx, 100-1FF, 100/700, 123:7FF, 123~7FF");
+    app.add_option("--filter-file", o.filter_files, "read --filter entries from a file (# comments)")->check(CLI::ExistingFile);
+    app.add_option("--block", o.blocks, "never forward bus frames matching SPEC (repeatable)");
+    app.add_option("--block-file", o.block_files, "read --block entries from a file")->check(CLI::ExistingFile);
+    app.add_option("--subscribe", o.subscribes, "ask the server to send only frames matching SPEC (client, version 2)");
+    app.add_option("--heartbeat", o.heartbeat_s, "send a heartbeat every SEC seconds and detect a dead peer (version 2)")->check(CLI::NonNegativeNumber);
+    app.add_option("--dead-after", o.dead_after_s, "declare the peer dead after SEC seconds of silence (default: 3 heartbeats)")->check(CLI::NonNegativeNumber);
+    app.add_option("--max-age", o.max_age_ms, "drop frames that waited longer than MS milliseconds to reach the bus")->check(CLI::NonNegativeNumber);
+    app.add_option("--stats", o.stats_s, "log statistics every SEC seconds")->check(CLI::NonNegativeNumber);
+    app.add_option("--negotiation-timeout", o.negotiation_timeout_s, "close connections that have not agreed within SEC seconds")->default_val(5)->check(CLI::PositiveNumber);
+    app.add_option("--protocol-version", o.protocol_version, "highest protocol version proposed or accepted (1 = plain tcpcan)")->check(CLI::Range(1u, highest_version));
+    app.add_option("--max-clients", o.max_clients, "most clients served at once")->default_val(16)->check(CLI::Range(1, 1024));
+    app.add_flag("--read-only", o.read_only, "server: refuse frames from clients (they are counted)");
+}
+
+// Appends entries parsed from `text` to `set`; on error, a message naming where.
+bool add_filters(const std::string& text, const std::string& origin, bool deny, FilterSetBase& set, std::string& error) {
+    FilterSet<512> parsed;
+    const FilterListParseResult r = parse_filter_list(text, parsed);
+    if (!r.ok) {
+        std::size_t line = 1, column = 1;
+        for (std::size_t i = 0; i < r.position && i < text.size(); ++i) {
+            if (text[i] == '\n') {
+                ++line;
+                column = 1;
+            } else {
+                ++column;
+            }
+        }
+        std::ostringstream m;
+        m << origin << (origin.find('\n') == std::string::npos && text.find('\n') != std::string::npos ? ":" : "")
+          << (text.find('\n') != std::string::npos ? "line " + std::to_string(line) + ", " : "") << "column " << column << ": "
+          << describe(r.error);
+        error = m.str();
+        return false;
+    }
+    for (FilterEntry e : parsed.entries()) {
+        e.inverted = deny ? true : e.inverted;
+        if (!set.add(e)) {
+            error = origin + ": more than " + std::to_string(set.capacity()) + " filter entries";
+            return false;
+        }
+    }
+    return true;
+}
+
+bool read_file(const std::string& path, std::string& text) {
+    std::ifstream in(path);
+    if (!in) {
+        return false;
+    }
+    std::ostringstream s;
+    s << in.rdbuf();
+    text = s.str();
+    return true;
+}
+
+std::uint64_t seconds_to_us(double s) { return static_cast<std::uint64_t>(std::llround(s * 1e6)); }
+
+int usage_error(const std::string& message) {
+    std::fprintf(stderr, "tcpcan: %s\nRun 'tcpcan --help' for usage.\n", message.c_str());
+    return exit_usage;
+}
+
+int run(const Options& o) {
+    LogLevel level = LogLevel::info;
+    if (!parse_log_level(o.log_level, level)) {
+        return usage_error("--log-level: '" + o.log_level + "' is not DEBUG, INFO, WARNING or ERROR");
+    }
+    set_log_level(o.verbose ? LogLevel::debug : level);
+
+    BridgeConfig config;
+    config.serve = o.serve;
+    config.can_interface = o.can;
+    config.host = o.host;
+    config.port = static_cast<std::uint16_t>(o.port);
+    config.max_version = o.protocol_version;
+    config.features = (o.no_seq ? 0 : feature::sequence) | (o.timestamps ? feature::timestamps : 0);
+    config.heartbeat_us = seconds_to_us(o.heartbeat_s);
+    config.dead_after_us = o.dead_after_s > 0 ? seconds_to_us(o.dead_after_s) : 3 * config.heartbeat_us;
+    config.max_age_us = static_cast<std::uint64_t>(std::llround(o.max_age_ms * 1000));
+    config.stats_interval_us = seconds_to_us(o.stats_s);
+    config.negotiation_timeout_us = seconds_to_us(o.negotiation_timeout_s);
+    config.max_clients = o.max_clients;
+    config.read_only = o.read_only;
+    config.retry = !o.no_retry;
+
+    std::string error;
+    for (const std::string& spec : o.filters) {
+        if (!add_filters(spec, "--filter '" + spec + "'", false, config.forward, error)) {
+            return usage_error(error);
+        }
+    }
+    for (const std::string& spec : o.blocks) {
+        if (!add_filters(spec, "--block '" + spec + "'", true, config.forward, error)) {
+            return usage_error(error);
+        }
+    }
+    for (const auto& [files, deny] : {std::pair{&o.filter_files, false}, std::pair{&o.block_files, true}}) {
+        for (const std::string& path : *files) {
+            std::string text;
+            if (!read_file(path, text)) {
+                return usage_error("cannot read filter file '" + path + "'");
+            }
+            if (!add_filters(text, path + ": ", deny, config.forward, error)) {
+                return usage_error(error);
+            }
+        }
+    }
+    for (const std::string& spec : o.subscribes) {
+        if (o.serve) {
+            return usage_error("--subscribe is for clients: it asks the server to filter");
+        }
+        if (!add_filters(spec, "--subscribe '" + spec + "'", false, config.subscription, error)) {
+            return usage_error(error);
+        }
+    }
+    if (o.read_only && !o.serve) {
+        return usage_error("--read-only is for servers");
+    }
+    if ((o.can_bitrate || o.data_bitrate || o.can_fd) && o.can == "-") {
+        return usage_error("--can-bitrate, --data-bitrate and --can-fd need a CAN interface, not stdio ('-')");
+    }
+    if (o.can_bitrate || o.data_bitrate || o.can_fd) {
+        const CanConfigResult r = configure_can_link(o.can, {o.can_bitrate, o.data_bitrate, o.can_fd});
+        if (!r.ok) {
+            LOG_ERROR("%s", r.error.c_str());
+            return 1;
+        }
+        LOG_INFO("%s configured and up", o.can.c_str());
+    }
+    return run_bridge(config);
+}
+
+// -1 when parsing succeeded; otherwise the exit status (0 after --help, 2 for bad input).
+int parse(CLI::App& app, int argc, char** argv) {
+    try {
+        app.parse(argc, argv);
+        return -1;
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        return usage_error(e.what());
+    }
+}
+
+int parse_and_run(int argc, char** argv) {
+    Options o;
+    const bool subcommand_form = argc > 1 && (std::string(argv[1]) == "server" || std::string(argv[1]) == "client");
+    CLI::App app{"Tunnel SocketCAN on TCP (tcpcan protocol versions 1 and 2)", "tcpcan"};
+    app.get_formatter()->column_width(34);
+    if (subcommand_form) {
+        const bool server = std::string(argv[1]) == "server";
+        CLI::App* sub = app.add_subcommand(argv[1], server ? "serve a CAN interface (canip_peer form)"
+                                                           : "connect a CAN interface to a server (canip_peer form)");
+        sub->add_option("--can", o.can, "CAN interface, or - for stdin/stdout in candump format")->required();
+        sub->add_option("--port", o.port, "TCP port")->default_val(3333)->check(CLI::Range(1, 65535));
+        if (server) {
+            sub->add_option("--bind", o.bind, "address to listen on")->default_val("0.0.0.0");
+        } else {
+            sub->add_option("--host", o.host, "server address")->required();
+            sub->add_flag("--no-retry", o.no_retry, "exit instead of reconnecting");
+        }
+        sub->add_flag("-v,--verbose", o.verbose, "log at DEBUG level");
+        add_common_options(*sub, o);
+        app.require_subcommand(1);
+        if (const int rc = parse(app, argc, argv); rc >= 0) {
+            return rc;
+        }
+        o.serve = server;
+        if (server) {
+            o.host = o.bind;
+        }
+    } else {
+        app.add_option("canif", o.can, "SocketCAN interface, or - for stdin/stdout in candump format")->required();
+        app.add_option("--host", o.host, "TCP host")->default_val("localhost");
+        app.add_option("--port", o.port, "TCP port")->default_val(20010)->check(CLI::Range(1, 65535));
+        app.add_flag("--serve", o.serve, "serve (bind --host) instead of connecting");
+        app.add_flag("-v,--verbose", o.verbose, "log at DEBUG level");
+        app.add_flag("--no-retry", o.no_retry, "client: exit instead of reconnecting");
+        add_common_options(app, o);
+        app.footer("Also: tcpcan server --can IF [--bind ADDR] [--port 3333] ...\n"
+                   "      tcpcan client --can IF --host H [--port 3333] ...\n"
+                   "Run 'tcpcan server --help' or 'tcpcan client --help' for those forms.");
+        if (const int rc = parse(app, argc, argv); rc >= 0) {
+            return rc;
+        }
+    }
+    return run(o);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return parse_and_run(argc, argv); }
