@@ -53,7 +53,7 @@
 #include <span>
 #include <string_view>
 
-#include <tcpcan/frame.hpp>
+#include "frame.hpp"
 
 namespace tcpcan {
 

@@ -3,7 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
-#include <sys/stat.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <tcpcan/candump_text.hpp>
@@ -17,18 +17,24 @@ namespace {
 constexpr std::size_t input_capacity = 64 * 1024;       // longest accepted line is far shorter
 constexpr std::size_t output_capacity = 4 * 1024 * 1024;  // lines waiting for a slow stdout
 
-bool is_regular_file(int fd) {
-    struct stat st {};
-    return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+// epoll refuses regular files and some devices (/dev/null): those are always ready.
+bool is_pollable(int fd) {
+    const int ep = epoll_create1(EPOLL_CLOEXEC);
+    epoll_event e{};
+    e.events = EPOLLIN;
+    const bool ok = ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) == 0;
+    if (ep >= 0) {
+        close(ep);
+    }
+    return ok;
 }
 }  // namespace
 
 StdioPort::StdioPort(std::string interface_name) : name_(std::move(interface_name)) {
     in_.resize(input_capacity);
     out_.reserve(64 * 1024);
-    // epoll cannot wait on regular files; they are always ready instead.
-    stdin_is_file_ = is_regular_file(0);
-    stdout_is_file_ = is_regular_file(1);
+    stdin_is_file_ = !is_pollable(0);
+    stdout_is_file_ = !is_pollable(1);
     stdin_flags_ = fcntl(0, F_GETFL);
     stdout_flags_ = fcntl(1, F_GETFL);
     if (stdin_flags_ >= 0) {
