@@ -402,8 +402,9 @@ private:
     [[nodiscard]] static constexpr std::uint64_t saturate32(std::uint64_t v) { return v > 0xFFFF'FFFFu ? 0xFFFF'FFFFu : v; }
 
     [[nodiscard]] constexpr std::span<std::uint8_t> output_space() {
-        // Slide pending bytes to the front when the tail is short of a whole message.
-        if (OutputBytes - output_tail_ < max_message_size && output_head_ > 0) {
+        // Slide pending bytes to the front when the tail is short of a frame plus the
+        // control reserve, so partial writes never make room look smaller than it is.
+        if (OutputBytes - output_tail_ < control_reserve + max_message_size && output_head_ > 0) {
             const std::size_t pending = output_tail_ - output_head_;
             for (std::size_t i = 0; i < pending; ++i) {
                 output_[i] = output_[output_head_ + i];

@@ -41,6 +41,8 @@ struct Connection {
     bool connecting = false;
     std::uint32_t registered = 0;  // epoll events asked for now
     std::unique_ptr<BridgeSession> session;
+    std::uint64_t drops_logged = 0;  // drops already reported in the log
+    std::uint64_t drops_logged_at = 0;
 };
 
 // Session counters summed over every session, live and ended.
@@ -407,6 +409,21 @@ private:
         }
     }
 
+    // At most one line a second per peer, so a slow peer cannot flood the log.
+    void log_new_drops(Connection& c) {
+        const SessionStats& s = c.session->stats();
+        const std::uint64_t drops = s.dropped_towards_peer() + s.dropped_towards_bus();
+        if (drops == c.drops_logged || now_ - c.drops_logged_at < second_us) {
+            return;
+        }
+        LOG_WARNING("%s: %llu frames dropped so far (towards peer: output full %llu; towards bus: expired %llu, "
+                    "read-only %llu, queue full %llu)",
+                    c.peer.c_str(), ull(drops), ull(s.drop_output_full), ull(s.drop_expired), ull(s.drop_refused),
+                    ull(s.drop_bus_queue_full));
+        c.drops_logged = drops;
+        c.drops_logged_at = now_;
+    }
+
     void remove_connection(Connection& c, bool reconnect) {
         if (c.session) {
             if (!c.session->is_closed()) {
@@ -557,6 +574,7 @@ private:
             c.session->tick(now_);
             flush(c);
             log_events(c);
+            log_new_drops(c);
             if (c.session->is_closed()) {
                 remove_connection(c, true);
                 continue;  // the vector shrank: same index, next connection

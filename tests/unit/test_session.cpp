@@ -352,6 +352,21 @@ TEST_CASE("session: a full output drops frames, counts them, and the peer sees t
     CHECK(has_event(ev, EventType::sequence_gap));
 }
 
+TEST_CASE("session: after a partial write the free room is usable again (no false output_full)") {
+    TestSession client(client_options(), 0), server(server_options(), 0);
+    pump(client, server, 0);
+    while (client.send_frame(make_frame(0x10, 8), 1) == SendResult::queued) {
+    }
+    const std::uint64_t full_drops = client.stats().drop_output_full;
+    // The transport takes all but the last 20 bytes.
+    client.consume_output(client.output().size() - 20);
+    CHECK(client.output_room() > 2000);
+    for (int i = 0; i < 50; ++i) {
+        CHECK(client.send_frame(make_frame(0x10, 8), 2) == SendResult::queued);
+    }
+    CHECK(client.stats().drop_output_full == full_drops);
+}
+
 TEST_CASE("session: bounded bus queue counts what it cannot hold; max age drops stale frames") {
     SessionOptions so = server_options();
     so.max_frame_age_us = 1000;
