@@ -85,9 +85,11 @@ bool add_filters(const std::string& text, const std::string& origin, bool deny, 
             }
         }
         std::ostringstream m;
-        m << origin << (origin.find('\n') == std::string::npos && text.find('\n') != std::string::npos ? ":" : "")
-          << (text.find('\n') != std::string::npos ? "line " + std::to_string(line) + ", " : "") << "column " << column << ": "
-          << describe(r.error);
+        m << origin << ": ";
+        if (text.find('\n') != std::string::npos) {
+            m << "line " << line << ", ";
+        }
+        m << "column " << column << ": " << describe(r.error);
         error = m.str();
         return false;
     }
@@ -159,7 +161,7 @@ int run(const Options& o) {
             if (!read_file(path, text)) {
                 return usage_error("cannot read filter file '" + path + "'");
             }
-            if (!add_filters(text, path + ": ", deny, config.forward, error)) {
+            if (!add_filters(text, path, deny, config.forward, error)) {
                 return usage_error(error);
             }
         }

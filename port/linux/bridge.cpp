@@ -47,7 +47,7 @@ struct Connection {
 
 // Session counters summed over every session, live and ended.
 struct Totals {
-    std::uint64_t sent = 0, received = 0, dropped = 0, lost = 0, duplicates = 0, gaps = 0;
+    std::uint64_t sent = 0, received = 0, dropped = 0, lost = 0, duplicates = 0, gaps = 0, filtered = 0;
     std::uint64_t output_full = 0, bus_queue_full = 0, expired = 0, refused_read_only = 0, unsent_at_close = 0;
 
     void add(const SessionStats& s) {
@@ -57,6 +57,7 @@ struct Totals {
         lost += s.sequence.lost;
         duplicates += s.sequence.duplicates;
         gaps += s.sequence.gaps;
+        filtered += s.filtered_out;
         output_full += s.drop_output_full;
         bus_queue_full += s.drop_bus_queue_full;
         expired += s.drop_expired;
@@ -657,7 +658,7 @@ private:
         LOG_INFO("%s: from_bus=%llu to_bus=%llu sent=%llu received=%llu dropped=%llu filtered=%llu unforwarded=%llu "
                  "lost=%llu duplicates=%llu peers=%zu rtt_ms=%.3f drops[output_full=%llu bus_queue_full=%llu "
                  "expired=%llu read_only=%llu bus_down=%llu bus_refused=%llu unsent_at_close=%llu] bad_input=%llu",
-                 label, ull(from_bus_), ull(to_bus_), ull(t.sent), ull(t.received), ull(dropped), ull(filtered_),
+                 label, ull(from_bus_), ull(to_bus_), ull(t.sent), ull(t.received), ull(dropped), ull(filtered_ + t.filtered),
                  ull(unforwarded_), ull(t.lost), ull(t.duplicates), live, rtt_us / 1000.0, ull(t.output_full),
                  ull(t.bus_queue_full), ull(t.expired), ull(t.refused_read_only), ull(bus_down_drops_), ull(b.refused),
                  ull(t.unsent_at_close), ull(b.bad_input));

@@ -80,6 +80,7 @@ bool StdioPort::parse_buffered_lines(std::span<Frame> out, std::size_t& count) {
     }
     std::memmove(in_.data(), in_.data() + start, in_used_ - start);
     in_used_ -= start;
+    lines_pending_ = count == out.size() && std::memchr(in_.data(), '\n', in_used_) != nullptr;
     return count == out.size();
 }
 

@@ -18,7 +18,8 @@ public:
 
     const std::string& name() const override { return name_; }
     int read_fd() const override { return stdin_open_ && !stdin_is_file_ ? 0 : -1; }
-    bool read_always_ready() const override { return stdin_open_ && stdin_is_file_; }
+    // Regular files cannot be waited on; whole lines already buffered need no waiting.
+    bool read_always_ready() const override { return (stdin_open_ && stdin_is_file_) || lines_pending_; }
     int write_wait_fd() const override { return stdout_is_file_ ? -1 : 1; }
     std::size_t read(std::span<Frame> out) override;
     BusWrite write(const Frame& frame) override;
@@ -30,6 +31,7 @@ private:
 
     std::string name_;
     bool stdin_open_ = true;
+    bool lines_pending_ = false;  // whole lines buffered beyond the last read's batch
     bool stdin_is_file_ = false;
     bool stdout_is_file_ = false;
     int stdin_flags_ = 0;
