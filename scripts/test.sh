@@ -2,7 +2,7 @@
 # Builds and runs every test suite; what the README's Test section and CI run.
 #   1. installs what the machine lacks (scripts/install-deps.sh)
 #   2. build/: unit, integration, fuzz (corpus replay), socketcan (vcan, natively or in a VM)
-#   3. build-sanitize/: unit and integration again under AddressSanitizer + UBSan
+#   3. build-sanitize/ (clang): unit and integration again under AddressSanitizer + UBSan
 #   4. libFuzzer: every target for TCPCAN_FUZZ_SECONDS (default 60) each
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +16,9 @@ step "build and test (unit, integration, fuzz replay, socketcan)"
 meson compile -C build
 meson test -C build --print-errorlogs --num-processes 2
 
-step "AddressSanitizer + UndefinedBehaviorSanitizer: unit and integration"
-[ -f build-sanitize/build.ninja ] || meson setup build-sanitize -Db_sanitize=address,undefined -Db_lundef=false \
+step "clang, AddressSanitizer + UndefinedBehaviorSanitizer: unit and integration"
+# Built with clang, so the whole tree is also checked warning-free (-Werror) with clang.
+[ -f build-sanitize/build.ninja ] || CXX=clang++ meson setup build-sanitize -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debug -Dsocketcan_tests=disabled -Dcross_tests=disabled
 meson compile -C build-sanitize
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
