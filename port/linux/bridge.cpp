@@ -654,14 +654,14 @@ private:
             }
         }
         const BusCounters& b = bus_->counters();
-        const std::uint64_t dropped = t.dropped + bus_down_drops_ + b.refused;
+        const std::uint64_t dropped = t.dropped + bus_down_drops_ + b.refused + b.rx_overflow;
         LOG_INFO("%s: from_bus=%llu to_bus=%llu sent=%llu received=%llu dropped=%llu filtered=%llu unforwarded=%llu "
                  "lost=%llu duplicates=%llu peers=%zu rtt_ms=%.3f drops[output_full=%llu bus_queue_full=%llu "
-                 "expired=%llu read_only=%llu bus_down=%llu bus_refused=%llu unsent_at_close=%llu] bad_input=%llu",
+                 "expired=%llu read_only=%llu bus_down=%llu bus_refused=%llu bus_rx_overflow=%llu unsent_at_close=%llu] bad_input=%llu",
                  label, ull(from_bus_), ull(to_bus_), ull(t.sent), ull(t.received), ull(dropped), ull(filtered_ + t.filtered),
                  ull(unforwarded_), ull(t.lost), ull(t.duplicates), live, rtt_us / 1000.0, ull(t.output_full),
                  ull(t.bus_queue_full), ull(t.expired), ull(t.refused_read_only), ull(bus_down_drops_), ull(b.refused),
-                 ull(t.unsent_at_close), ull(b.bad_input));
+                 ull(b.rx_overflow), ull(t.unsent_at_close), ull(b.bad_input));
     }
     static unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
 

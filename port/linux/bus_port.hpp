@@ -18,6 +18,7 @@ struct BusCounters {
     std::uint64_t refused = 0;     // frames the bus cannot take (e.g. FD on a classic interface)
     std::uint64_t bad_input = 0;   // stdin lines that were not frames
     std::uint64_t read_errors = 0;
+    std::uint64_t rx_overflow = 0;  // frames the kernel dropped because we read too slowly
 };
 
 class BusPort {

@@ -20,6 +20,9 @@ namespace tcpcan::linux_port {
 namespace {
 
 constexpr std::size_t batch = 64;
+// A receive queue for bursts: the default (~200 KiB) holds only a few hundred CAN skbs,
+// so a flood overflows it while the loop is busy elsewhere.
+constexpr int receive_buffer_bytes = 8 * 1024 * 1024;
 constexpr std::size_t max_kernel_filters = 512;  // as canip_peer: the kernel copes, lookups stay cheap
 
 // Splits [low, high] into aligned power-of-two blocks, each one id/mask pair.
@@ -123,6 +126,12 @@ SocketCanOpen SocketCanPort::open() {
     const can_err_mask_t errors = CAN_ERR_MASK;
     setsockopt(fd, SOL_CAN_RAW, CAN_RAW_ERR_FILTER, &errors, sizeof errors);
     setsockopt(fd, SOL_SOCKET, SO_TIMESTAMP, &on, sizeof on);
+    // Count what the kernel drops for us (SO_RXQ_OVFL), so no loss goes unreported.
+    setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
+    // FORCE goes past net.core.rmem_max with CAP_NET_ADMIN; otherwise take what is allowed.
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer_bytes, sizeof receive_buffer_bytes) != 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof receive_buffer_bytes);
+    }
     const std::vector<can_filter> filters = kernel_filters(filter_);
     kernel_filters_ = filters.size();
     if (!filters.empty()) {
@@ -141,6 +150,8 @@ SocketCanOpen SocketCanPort::open() {
     }
     fd_ = fd;
     ++generation_;
+    overflow_before_open_ = counters_.rx_overflow;
+    overflow_seen_ = 0;
     ifreq flags{};
     std::strncpy(flags.ifr_name, name_.c_str(), IFNAMSIZ - 1);
     up_ = ioctl(fd_, SIOCGIFFLAGS, &flags) == 0 && (flags.ifr_flags & IFF_UP);
@@ -194,7 +205,7 @@ std::size_t SocketCanPort::read(std::span<Frame> out) {
     std::array<canfd_frame, batch> frames{};
     std::array<iovec, batch> iov{};
     std::array<mmsghdr, batch> msgs{};
-    std::array<std::array<char, CMSG_SPACE(sizeof(timeval))>, batch> control{};
+    std::array<std::array<char, CMSG_SPACE(sizeof(timeval)) + CMSG_SPACE(sizeof(std::uint32_t))>, batch> control{};
     for (std::size_t i = 0; i < want; ++i) {
         iov[i] = {&frames[i], sizeof(canfd_frame)};
         msgs[i].msg_hdr.msg_iov = &iov[i];
@@ -228,6 +239,15 @@ std::size_t SocketCanPort::read(std::span<Frame> out) {
                 timeval tv{};
                 std::memcpy(&tv, CMSG_DATA(c), sizeof tv);
                 f.timestamp_us = static_cast<std::uint64_t>(tv.tv_sec) * 1'000'000u + static_cast<std::uint64_t>(tv.tv_usec);
+            } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+                std::uint32_t dropped = 0;
+                std::memcpy(&dropped, CMSG_DATA(c), sizeof dropped);
+                if (dropped != overflow_seen_) {
+                    LOG_WARNING("%s: the kernel dropped %u frames: the bridge did not read them in time",
+                                name_.c_str(), dropped - overflow_seen_);
+                    overflow_seen_ = dropped;
+                    counters_.rx_overflow = overflow_before_open_ + dropped;
+                }
             }
         }
         if (f.is_error()) {

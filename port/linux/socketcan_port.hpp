@@ -47,6 +47,8 @@ private:
     bool fd_frames_ = false;
     bool warned_fd_ = false;
     std::size_t kernel_filters_ = 0;
+    std::uint64_t overflow_before_open_ = 0;  // SO_RXQ_OVFL restarts at 0 on every socket
+    std::uint32_t overflow_seen_ = 0;
 };
 
 }  // namespace tcpcan::linux_port

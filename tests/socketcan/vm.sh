@@ -34,7 +34,7 @@
 # Only the small per-run archive (binaries under test, the command) is packed every time.
 set -euo pipefail
 
-readonly RECIPE=4          # bump when the base initramfs layout changes
+readonly RECIPE=7          # bump when the base initramfs layout changes
 readonly VM_DIR=/opt/tcpcan-test
 readonly EXIT_VM=99
 readonly PACKAGES=(qemu-system-x86 busybox-static kmod cpio can-utils iproute2)
@@ -69,7 +69,9 @@ cache=${TCPCAN_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tcpcan-vm}
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 
-apt_sandbox() { if (($(id -u) == 0)); then printf %s "-oAPT::Sandbox::User=root"; fi; }
+# As root, apt would download as user _apt, who may not write into the cache folder.
+apt_download_opts=()
+if (($(id -u) == 0)); then apt_download_opts=(-oAPT::Sandbox::User=root); fi
 
 as_root() {
     if (($(id -u) == 0)); then "$@"
@@ -169,7 +171,7 @@ prepare_kernel() {
     else
         rm -f "$dl"/*.deb
     fi
-    if [[ -z $deb ]] && ! (cd "$dl" && apt-get $(apt_sandbox) download -q "$pkg=$ver" >&2); then
+    if [[ -z $deb ]] && ! (cd "$dl" && apt-get "${apt_download_opts[@]}" download -q "$pkg=$ver" >&2); then
         if [[ -z ${retried_update:-} ]]; then
             retried_update=1
             log "apt-get download failed; refreshing the package lists and retrying"
@@ -200,14 +202,24 @@ prepare_kernel() {
     depmod -b "$tmp" "$kver"
     rm -rf "$kdir.new"
     mkdir -p "$kdir.new/modules"
+    : >"$kdir.new/modules.order"
     cp "$tmp/boot/vmlinuz-$kver" "$kdir.new/vmlinuz"
     printf '%s\n' "$kver" >"$kdir.new/kver"
-    resolve_modules "$mroot" >"$kdir.new/modules.order"
-    local rel
+    resolve_modules "$mroot" >"$kdir.new/modules.wanted"
+    # busybox insmod takes plain .ko files: decompress modules of kernels that compress them.
+    local rel plain
     while read -r rel; do
+        plain=${rel%.ko*}.ko
         mkdir -p "$kdir.new/modules/$(dirname "$rel")"
-        cp "$mroot/$rel" "$kdir.new/modules/$rel"
-    done <"$kdir.new/modules.order"
+        case $rel in
+            *.ko) cp "$mroot/$rel" "$kdir.new/modules/$plain" ;;
+            *.ko.xz) xz -dc "$mroot/$rel" >"$kdir.new/modules/$plain" ;;
+            *.ko.zst) zstd -qdc "$mroot/$rel" >"$kdir.new/modules/$plain" ;;
+            *.ko.gz) gzip -dc "$mroot/$rel" >"$kdir.new/modules/$plain" ;;
+            *) die "unexpected module file $rel" ;;
+        esac
+        printf '%s\n' "$plain" >>"$kdir.new/modules.order"
+    done <"$kdir.new/modules.wanted"
     printf '%s\n' "${MODULES[*]}" >"$kdir.new/complete"
     rm -rf "$kdir"
     mv "$kdir.new" "$kdir"
@@ -242,6 +254,9 @@ mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+mkdir -p /run /var
+mount -t tmpfs -o mode=755 tmpfs /run
+ln -sfn /run /var/run
 nonce=$(cat /etc/tcpcan-vm/nonce 2>/dev/null)
 finish() {
     echo "TCPCAN-VM-RESULT $1 $nonce"
@@ -254,6 +269,9 @@ while read -r m; do
     insmod "/lib/modules/$kver/$m" || { echo "TCPCAN-VM: insmod $m failed"; finish 99; }
 done </etc/tcpcan-vm/modules
 ip link set dev lo up || { echo "TCPCAN-VM: cannot raise lo"; finish 99; }
+# vcan loops frames back through the per-CPU receive backlog (default 1000 packets); a flood
+# under slow emulation must not overflow it, or frames vanish before any socket sees them.
+echo 100000 >/proc/sys/net/core/netdev_max_backlog
 for i in 0 1 2; do
     ip link add dev vcan$i type vcan && ip link set dev vcan$i up ||
         { echo "TCPCAN-VM: cannot create vcan$i"; finish 99; }
@@ -290,6 +308,7 @@ prepare_base() {
         [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
     done < <(/bin/busybox --list)
     copy_with_libs /bin/bash "$root" bin/bash
+    ln -s ../../bin/busybox "$root/usr/bin/env"   # for #!/usr/bin/env scripts
     for tool in "${CAN_TOOLS[@]}"; do
         copy_with_libs "$(command -v "$tool")" "$root" "usr/bin/$tool"
     done

@@ -1,0 +1,976 @@
+#!/usr/bin/env bash
+# SocketCAN scenarios for tcpcan against the real kernel, with can-utils as the independent
+# peer. Runs inside the test VM (vm.sh) or natively (run.sh makes the vcan interfaces).
+#
+#   scenarios.sh [--tcpcan PATH] [--ifs IF0,IF1,IF2] [--timeout SEC] [--list] [NAME...]
+#
+#   --tcpcan PATH   the bridge under test (default $TCPCAN, else `tcpcan` in PATH)
+#   --ifs A,B,C     three vcan interfaces, up, MTU 72 (default $TCPCAN_IFS, else vcan0,vcan1,vcan2)
+#   --timeout SEC   limit per scenario (default $TCPCAN_SCENARIO_TIMEOUT, else 90)
+#   --list          print the scenario names and what each checks
+#   NAME...         run only these scenarios (default: all, in the listed order)
+#
+# Every scenario prints `PASS name` or `FAIL name: reason`; the last line is
+# `N passed, M failed`, and the exit status is 0 only if nothing failed.
+# Environment: TCPCAN_LOG_LEVEL adds `--log-level X` to every tcpcan started;
+# TCPCAN_PORT_BASE (default 23000) is the first TCP port used (10 per scenario);
+# TCPCAN_KEEP_WORK=1 keeps the per-scenario folders (logs, candump captures);
+# TCPCAN_STALL_SECONDS (default 5): how long a capture may stop growing before the frames
+# still missing are declared lost; TCPCAN_PIN_CPUS=0: do not pin writers to CPUs (see pinned).
+set -uo pipefail
+export LC_ALL=C
+
+SCENARIOS=(smoke frames legacy_cli burst proto_v1 filters timestamps two_clients slow_rx
+    if_down_up if_recreate restart_client restart_server bitrate errors)
+declare -A ABOUT=(
+    [smoke]="cansend/candump on the first interface only: the kernel, vcan and can-utils work"
+    [frames]="classic, extended, RTR, CAN FD (BRS, ESI), 8- and 64-byte frames: IF0 -> server -> TCP -> client -> IF1 and back"
+    [legacy_cli]="tcpcan's original form (--serve / --host / --port canif) carries the same frames both ways"
+    [burst]="cangen bursts of 10,000 frames each way (classic, then CAN FD with BRS): none lost, order kept"
+    [proto_v1]="--protocol-version 1 on the server, then on the client: version 1 agreed, frames and a burst cross"
+    [filters]="kernel-side --filter on server and client (ranges, x, id/mask, candump :, ~): only matching IDs cross"
+    [timestamps]="--timestamps: a stdio client (--can -) prints the source kernel's receive timestamps to the microsecond"
+    [two_clients]="one server, clients on IF1 and IF2: each gets every frame; each client's frames reach IF0"
+    [slow_rx]="IF1 accepts frames slower than they arrive (tbf qdisc, txqueuelen 1) under a flood: no crash, delivered + dropped = sent"
+    [if_down_up]="IF1, then IF0, goes down and up while bridging: the bridge logs it and resumes both ways"
+    [if_recreate]="IF1 is deleted and created again while bridging: the bridge logs it and resumes"
+    [restart_client]="the client is killed (SIGKILL) and restarted: the server serves the new one"
+    [restart_server]="the server is killed (SIGKILL) and restarted on the same port: the client reconnects"
+    [bitrate]="--can-bitrate on a vcan: exit status 1 and a message that the bitrate cannot be set"
+    [errors]="a missing interface exits 1 and names it; client --no-retry without a server exits non-zero"
+)
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SELF=$HERE/$(basename "${BASH_SOURCE[0]}")
+
+TCPCAN=${TCPCAN:-tcpcan}
+IFS_LIST=${TCPCAN_IFS:-vcan0,vcan1,vcan2}
+SC_TIMEOUT=${TCPCAN_SCENARIO_TIMEOUT:-90}
+PORT_BASE=${TCPCAN_PORT_BASE:-23000}
+
+# ======================================================================================
+# Helpers used inside one scenario (each scenario runs in its own bash process, in $W)
+# ======================================================================================
+W=
+declare -A PID=()     # name -> pid of every background process of the scenario
+declare -A BRIDGE=()  # names of the tcpcan processes among them
+STATUS=
+
+say() { printf '  %s\n' "$*"; }
+
+# Records the reason, stops the bridges still running (SIGTERM, so their final statistics
+# lines land in their logs), prints the tail of every log of this scenario, and exits.
+fail() {
+    printf '%s\n' "$*" >"$W/reason"
+    say "FAILED: $*"
+    local f name
+    for name in "${!BRIDGE[@]}"; do
+        alive "$name" && kill -TERM "${PID[$name]}" 2>/dev/null
+    done
+    for name in "${!BRIDGE[@]}"; do
+        alive "$name" && poll 3 eval "! kill -0 ${PID[$name]} 2>/dev/null"
+    done
+    for f in "$W"/*.log; do
+        [[ -s $f ]] || continue
+        say "--- last lines of $(basename "$f") ---"
+        tail -n 12 "$f" | cut -c1-200 | sed 's/^/  | /'
+    done
+    exit 1
+}
+
+cleanup_scenario() {
+    local name pid i
+    for name in "${!PID[@]}"; do kill -TERM "${PID[$name]}" 2>/dev/null; done
+    for ((i = 0; i < 20 && ${#PID[@]} > 0; i++)); do
+        for name in "${!PID[@]}"; do
+            kill -0 "${PID[$name]}" 2>/dev/null || unset "PID[$name]"
+        done
+        ((${#PID[@]})) && sleep 0.1
+    done
+    for name in "${!PID[@]}"; do kill -KILL "${PID[$name]}" 2>/dev/null; done
+}
+
+# poll SECS CMD...: runs CMD every 0.1 s until it succeeds (0) or SECS (wall clock) pass (1).
+poll() {
+    local end=$((SECONDS + $1))
+    shift
+    while :; do
+        "$@" && return 0
+        ((SECONDS >= end)) && return 1
+        sleep 0.1
+    done
+}
+
+alive() { [[ -n ${PID[$1]:-} ]] && kill -0 "${PID[$1]}" 2>/dev/null; }
+
+# pinned CMD...: runs CMD on one CPU (round robin over the CPUs), for every process that
+# writes frames to a vcan. vcan loops each frame back through the receive backlog of the CPU
+# the writer is running on, and a backlog whose softirq is deferred (to ksoftirqd, or a vCPU
+# the host has descheduled) is delivered late: a writer that migrates between CPUs in the
+# middle of a batch can have its frames reordered by the kernel itself. That was seen once
+# under TCG on a loaded host (the last of 21 frames written in one batch arrived first) and
+# not reproduced on demand. One CPU per writer rules it out: each writer's frames stay in
+# order, which is all the scenarios compare. TCPCAN_PIN_CPUS=0 turns this off.
+NCPU=$(nproc 2>/dev/null || echo 1)
+PIN_NEXT=0
+PIN=()
+pin_next() {  # sets PIN to the command prefix for the next writer
+    PIN=()
+    [[ ${TCPCAN_PIN_CPUS:-1} == 0 ]] && return 0
+    command -v taskset >/dev/null || return 0
+    PIN=(taskset -c $((PIN_NEXT % NCPU)))
+    PIN_NEXT=$((PIN_NEXT + 1))
+}
+pinned() {  # foreground commands only (a background function would hide the real pid)
+    pin_next
+    "${PIN[@]}" "$@"
+}
+
+# spawn NAME CMD...: starts CMD (pinned) in the background; stdout+stderr go to $W/NAME.log.
+# PID[NAME] is CMD's own pid (taskset execs it).
+spawn() {
+    local name=$1
+    shift
+    pin_next
+    "${PIN[@]}" "$@" >"$W/$name.log" 2>&1 </dev/null &
+    PID[$name]=$!
+    [[ $1 == "$TCPCAN" ]] && BRIDGE[$name]=1
+    return 0
+}
+
+# stop NAME [SIGNAL]: signals the process (default TERM) and waits up to 10 s; STATUS gets its
+# exit status, or "hung" if it had to be killed.
+stop() {
+    local name=$1 sig=${2:-TERM} pid=${PID[$1]:-}
+    [[ -n $pid ]] || { STATUS=none; return 0; }
+    kill -s "$sig" "$pid" 2>/dev/null
+    if ! poll 10 eval "! kill -0 $pid 2>/dev/null"; then
+        kill -KILL "$pid" 2>/dev/null
+        { wait "$pid"; } 2>/dev/null
+        STATUS=hung
+    else
+        { wait "$pid"; } 2>/dev/null
+        STATUS=$?
+    fi
+    unset "PID[$name]"
+}
+
+# stop_clean NAME: SIGTERM; it must exit 0 and print its final statistics line.
+stop_clean() {
+    stop "$1" TERM
+    [[ $STATUS == 0 ]] || fail "$1 did not exit 0 after SIGTERM (status $STATUS)"
+    grep -q ' stats: ' "$W/$1.log" || fail "$1 printed no final ' stats: ' line after SIGTERM"
+}
+
+# stat_of NAME KEY: KEY's value on the last statistics line of NAME's log (empty if absent).
+stat_of() {
+    grep ' stats: ' "$W/$1.log" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$2=\([0-9][0-9]*\).*/\1/p" | tail -n 1
+}
+
+expect_stat() {  # NAME KEY VALUE
+    local v
+    v=$(stat_of "$1" "$2")
+    [[ $v == "$3" ]] || fail "$1: statistics say $2=${v:-<missing>}, expected $3"
+}
+
+# Receivers registered on interface IF in the kernel (candump, tcpcan, ... sockets and filters).
+rx_count() {
+    cat /proc/net/can/rcvlist_* 2>/dev/null | awk -v d="$1" '$1 == d && NF >= 7 {n++} END {print n + 0}'
+}
+
+# ready IF N: waits (at most 3 s, not fatal) until IF has at least N kernel receivers.
+ready() {
+    poll 3 eval "(( \$(rx_count $1) >= $2 ))" || say "note: only $(rx_count "$1") receivers on $1 (wanted $2)"
+}
+
+# capture NAME IF: candump -L of IF into $W/NAME.dump, started and bound before returning.
+capture() {
+    local name=$1 ifc=$2 before
+    before=$(rx_count "$ifc")
+    candump -L -d -r 8388608 "$ifc" >"$W/$name.dump" 2>"$W/$name.candump-err" </dev/null &
+    PID[$name]=$!
+    poll 5 eval "(( \$(rx_count $ifc) > $before ))" || fail "candump on $ifc did not start"
+}
+
+end_capture() {  # NAME: stops the candump and checks that it dropped nothing itself
+    stop "$1" TERM
+    if grep -q DROPCOUNT "$W/$1.dump"; then
+        fail "test harness: candump $1 lost frames ($(grep DROPCOUNT "$W/$1.dump" | tail -n 1))"
+    fi
+}
+
+# frames FILE: the ID#DATA fields of a candump -L capture (or of a vector file), one a line,
+# with the CANFD_FDF bit (0x4) cleared in the FD flags nibble: newer kernels set it on every
+# FD frame, and it is not part of what a sender chooses.
+frames() {
+    awk '
+        /^\(/ { f = $3 }
+        !/^\(/ && NF { f = $1 }
+        NF == 0 || (!/^\(/ && /DROPCOUNT/) { next }
+        {
+            i = index(f, "##")
+            if (i) {
+                h = "0123456789ABCDEF"
+                v = index(h, toupper(substr(f, i + 2, 1))) - 1
+                if (int(v / 4) % 2) v -= 4
+                f = substr(f, 1, i + 1) substr(h, v + 1, 1) substr(f, i + 3)
+            }
+            print f
+        }' "$1"
+}
+
+count() { awk '/^\(/ || (NF && !/DROPCOUNT/) {n++} END {print n + 0}' "$1"; }
+
+# wait_count FILE N [MAX]: until FILE holds at least N frames. Gives up (status 1) after MAX
+# seconds (default 60), or earlier once the count has not grown for $STALL seconds (default 5),
+# so a bridge that lost frames fails quickly rather than at the scenario's time limit.
+STALL=${TCPCAN_STALL_SECONDS:-5}
+wait_count() {
+    local file=$1 n=$2 end=$((SECONDS + ${3:-60})) last=-1 now changed=$SECONDS
+    while :; do
+        now=$(count "$file")
+        ((now >= n)) && return 0
+        if ((now != last)); then
+            last=$now
+            changed=$SECONDS
+        fi
+        ((SECONDS - changed >= STALL || SECONDS >= end)) && return 1
+        sleep 0.1
+    done
+}
+
+# settle FILE [QUIET] [MAX]: waits until FILE has not grown for QUIET seconds (default 0.5),
+# at most MAX seconds (default 30).
+settle() {
+    local file=$1 quiet=${2:-0.5} end=$((SECONDS + ${3:-30})) last now
+    last=$(count "$file")
+    while ((SECONDS < end)); do
+        sleep "$quiet"
+        now=$(count "$file")
+        [[ $now == "$last" ]] && return 0
+        last=$now
+    done
+}
+
+# Frames the kernel dropped in its receive backlogs (net.core.netdev_max_backlog): a vcan
+# frame dropped there never reaches any socket, so the capture and the bridge both miss it.
+backlog_drops() {
+    awk 'function hex(s,  i, v) { v = 0; s = toupper(s)
+             for (i = 1; i <= length(s); i++) v = v * 16 + index("0123456789ABCDEF", substr(s, i, 1)) - 1
+             return v }
+         { n += hex($2) } END { print n + 0 }' /proc/net/softnet_stat 2>/dev/null || echo "?"
+}
+
+# source_complete FILE N WHERE: the capture of what a generator put on the bus holds all N
+# frames; otherwise the run cannot judge the bridge, and says why.
+source_complete() {
+    local got
+    got=$(count "$1")
+    [[ $got == "$2" ]] ||
+        fail "test harness: the capture on $3 holds $got of the $2 frames sent (frames dropped by the kernel's receive backlogs since boot: $(backlog_drops); raise net.core.netdev_max_backlog)"
+}
+
+# same WHAT EXPECTED ACTUAL: frame lists equal byte for byte, in count and order.
+same() {
+    local what=$1 a=$W/.expected b=$W/.actual ne na line
+    frames "$2" >"$a"
+    frames "$3" >"$b"
+    cmp -s "$a" "$b" && return 0
+    ne=$(wc -l <"$a" | tr -d ' ')
+    na=$(wc -l <"$b" | tr -d ' ')
+    line=$(awk 'NR == FNR { e[FNR] = $0; n = FNR; next }
+                $0 != e[FNR] { printf "frame %d: expected %s, got %s", FNR, (FNR <= n ? e[FNR] : "nothing"), $0; found = 1; exit }
+                END { if (!found && FNR < n) printf "frame %d: expected %s, got nothing", FNR + 1, e[FNR + 1] }' "$a" "$b")
+    say "$what: expected $ne frames, got $na; diff -u expected actual:"
+    diff -u "$a" "$b" | sed -n '3,16p' | sed 's/^/  | /'
+    fail "$what: frames differ (expected $ne, got $na; first difference at $line)"
+}
+
+# send IF VECTORFILE [GAP_MS]: sends the frames of a vector file (one ID#DATA a line) with
+# canplayer, in order, as fast as possible (or GAP_MS apart).
+send() {
+    local ifc=$1 file=$2 gap=${3:-0}
+    frames "$file" | awk -v d="$ifc" '{ printf "(0.000000) %s %s\n", d, $1 }' >"$W/.play"
+    pinned canplayer -t -g "$gap" -I "$W/.play" || fail "canplayer could not send $file on $ifc"
+}
+
+# Vector files --------------------------------------------------------------------------
+hexbytes() {  # N [START]: N bytes as hex, counting up from START (default 0)
+    local n=$1 s=${2:-0} i b out=
+    for ((i = 0; i < n; i++)); do
+        printf -v b '%02X' $(((s + i) & 255))
+        out+=$b
+    done
+    printf '%s' "$out"
+}
+
+# The reference set: every frame kind the bridge must carry exactly.
+write_vectors() {
+    {
+        echo "000#"
+        echo "123#DE"
+        echo "7FF#0011223344556677"
+        echo "456#R"
+        echo "789#R3"
+        echo "00000000#AA"
+        echo "12345678#0102030405"
+        echo "1FFFFFFF#FFFFFFFFFFFFFFFF"
+        echo "1ABCDE00#R"
+        echo "100##0"
+        echo "101##011"
+        echo "102##0$(hexbytes 8 16)"
+        echo "103##1$(hexbytes 12 32)"
+        echo "104##2$(hexbytes 16 48)"
+        echo "105##3$(hexbytes 20 64)"
+        echo "106##1$(hexbytes 32 96)"
+        echo "107##2$(hexbytes 48 128)"
+        echo "7FF##3$(hexbytes 64 0)"
+        echo "1F334455##1$(hexbytes 64 192)"
+        echo "00000001##3$(hexbytes 24 7)"
+        echo "321#$(hexbytes 8 200)"
+    } >"$1"
+}
+
+# Ports and processes ---------------------------------------------------------------------
+listening() {  # PORT: some socket listens on TCP PORT (IPv4 or IPv6)
+    local hex
+    hex=$(printf ':%04X' "$1")
+    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p {f = 1} END {exit !f}'
+}
+
+LOGOPT=()
+[[ -n ${TCPCAN_LOG_LEVEL:-} ]] && LOGOPT=(--log-level "$TCPCAN_LOG_LEVEL")
+
+# server NAME IF PORT [OPTIONS...]: starts `tcpcan server` and waits until it listens.
+SERVER=          # the server started last, and how many clients client() has started for it
+SERVER_CLIENTS=0
+server() {
+    local name=$1 ifc=$2 port=$3
+    shift 3
+    spawn "$name" "$TCPCAN" server --can "$ifc" --bind 127.0.0.1 --port "$port" "${LOGOPT[@]}" "$@"
+    wait_listening "$name" "$port"
+    SERVER=$name
+    SERVER_CLIENTS=0
+}
+
+wait_listening() {  # NAME PORT
+    local end=$((SECONDS + 10))
+    while ((SECONDS < end)); do
+        listening "$2" && return 0
+        alive "$1" || { wait "${PID[$1]}"; fail "$1 exited (status $?) instead of listening on port $2"; }
+        sleep 0.1
+    done
+    fail "$1 does not listen on port $2 after 10 s"
+}
+
+agreed() { grep -cE 'version [0-9]+ agreed' "$W/$1.log" 2>/dev/null || true; }
+
+# wait_agreed NAME [N] [VERSION]: until NAME's log holds N (default 1) 'version V agreed' lines.
+wait_agreed() {
+    local name=$1 n=${2:-1} v=${3:-} c end=$((SECONDS + 15))
+    while ((SECONDS < end)); do
+        c=$(agreed "$name")
+        ((c >= n)) && break
+        alive "$name" || { wait "${PID[$name]}"; fail "$name exited (status $?) before agreeing on a version"; }
+        sleep 0.1
+    done
+    c=$(agreed "$name")
+    ((c >= n)) || fail "$name logged no 'version N agreed' line within 15 s"
+    if [[ -n $v ]]; then
+        grep -E 'version [0-9]+ agreed' "$W/$name.log" | tail -n 1 | grep -q "version $v agreed" ||
+            fail "$name: expected 'version $v agreed', log says: $(grep -E 'version [0-9]+ agreed' "$W/$name.log" | tail -n 1)"
+    fi
+}
+
+# client NAME IF PORT [OPTIONS...]: starts `tcpcan client` and waits for version agreement
+# in its log (then, briefly and not fatally, in the server's log too, for the other end of a
+# version-2 handshake).
+client() {
+    local name=$1 ifc=$2 port=$3
+    shift 3
+    spawn "$name" "$TCPCAN" client --can "$ifc" --host 127.0.0.1 --port "$port" "${LOGOPT[@]}" "$@"
+    wait_agreed "$name" 1
+    server_agreed
+}
+
+server_agreed() {  # waits up to 3 s for one more agreement line in the current server's log
+    [[ -n $SERVER ]] || return 0
+    SERVER_CLIENTS=$((SERVER_CLIENTS + 1))
+    poll 3 eval "(( \$(agreed $SERVER) >= $SERVER_CLIENTS ))" || true
+}
+
+# A probe frame that the scenario's vectors never use, to detect when bridging resumes.
+PROBE_ID=5A5
+# resumed FROM TO: sends probe frames on FROM until one shows up on TO (at most 20 s). Frames
+# the bridge had queued while the interface was away arrive before the probe, so they cannot
+# leak into a later capture.
+resumed() {
+    local from=$1 to=$2 i=0 end=$((SECONDS + 20)) last
+    capture probe "$to"
+    while ((SECONDS < end)); do
+        i=$((i + 1))
+        printf -v last '%s#%02X' "$PROBE_ID" $((i & 255))
+        pinned cansend "$from" "$last"
+        if grep -q " $PROBE_ID#" "$W/probe.dump"; then
+            # Let the last probe arrive too, so none leaks into a later capture.
+            poll 5 grep -q " $last\$" "$W/probe.dump" || true
+            end_capture probe
+            return 0
+        fi
+        sleep 0.5
+    done
+    end_capture probe
+    fail "bridging $from -> $to did not resume within 20 s"
+}
+
+# exchange TAG IFa IFb: the reference vectors IFa -> IFb, then IFb -> IFa, checked on both
+# buses (the sending side's capture shows what really went out and that nothing echoes back).
+exchange() {
+    local tag=$1 a=$2 b=$3 n
+    [[ -f $W/vectors ]] || write_vectors "$W/vectors"
+    n=$(count "$W/vectors")
+    cat "$W/vectors" "$W/vectors" >"$W/vectors2"
+    capture "$tag-a" "$a"
+    capture "$tag-b" "$b"
+    send "$a" "$W/vectors"
+    wait_count "$W/$tag-b.dump" "$n" 10 || same "$tag: $a -> $b" "$W/vectors" "$W/$tag-b.dump"
+    send "$b" "$W/vectors"
+    wait_count "$W/$tag-a.dump" $((2 * n)) 10 || true
+    settle "$W/$tag-a.dump"
+    settle "$W/$tag-b.dump"
+    end_capture "$tag-a"
+    end_capture "$tag-b"
+    same "$tag: on $a ($a -> $b, then $b -> $a)" "$W/vectors2" "$W/$tag-a.dump"
+    same "$tag: on $b ($a -> $b, then $b -> $a)" "$W/vectors2" "$W/$tag-b.dump"
+    say "$tag: $n frames $a -> $b and $n frames $b -> $a, exact"
+}
+
+# is_subsequence A B: the frames of B appear in A in the same order (B may miss some).
+is_subsequence() {
+    frames "$1" >"$W/.a"
+    frames "$2" >"$W/.b"
+    awk 'NR == FNR { a[++n] = $0; next } { while (i < n && a[++i] != $0) {} if (a[i] != $0) { print FNR; exit 1 } }' "$W/.a" "$W/.b"
+}
+
+# ======================================================================================
+# Scenarios: sc_NAME, run with IF0 IF1 IF2 and PORT set
+# ======================================================================================
+sc_smoke() {
+    local i
+    for i in "$IF0" "$IF1" "$IF2"; do
+        [[ -d /sys/class/net/$i ]] || fail "interface $i does not exist"
+        [[ $(cat "/sys/class/net/$i/mtu") == 72 ]] || fail "$i has MTU $(cat "/sys/class/net/$i/mtu"), not 72 (CAN FD)"
+    done
+    write_vectors "$W/vectors"
+    capture d "$IF0"
+    send "$IF0" "$W/vectors"
+    wait_count "$W/d.dump" "$(count "$W/vectors")" 10
+    settle "$W/d.dump"
+    end_capture d
+    same "candump on $IF0" "$W/vectors" "$W/d.dump"
+    pinned cangen "$IF0" -g 0 -p 100 -I i -L 8 -D i -n 1000 -x || fail "cangen failed"
+    say "$(count "$W/vectors") frames through cansend/canplayer -> $IF0 -> candump, exact"
+}
+
+sc_frames() {
+    server s "$IF0" "$PORT"
+    client c "$IF1" "$PORT"
+    ready "$IF0" 1
+    ready "$IF1" 1
+    exchange x "$IF0" "$IF1"
+    local n
+    n=$(count "$W/vectors")
+    stop_clean c
+    stop_clean s
+    expect_stat s from_bus "$n"
+    expect_stat s to_bus "$n"
+    expect_stat c from_bus "$n"
+    expect_stat c to_bus "$n"
+    expect_stat s dropped 0
+    expect_stat c dropped 0
+    say "statistics agree: from_bus=$n to_bus=$n dropped=0 on both sides"
+}
+
+sc_legacy_cli() {
+    spawn s "$TCPCAN" --serve --host 127.0.0.1 --port "$PORT" -v "$IF0"
+    wait_listening s "$PORT"
+    spawn c "$TCPCAN" --host 127.0.0.1 --port "$PORT" -v "$IF1"
+    wait_agreed c 1
+    poll 3 eval "(( \$(agreed s) >= 1 ))" || true
+    ready "$IF0" 1
+    ready "$IF1" 1
+    exchange x "$IF0" "$IF1"
+    stop_clean c
+    stop_clean s
+}
+
+# burst_one TAG FROM TO CANGEN-OPTIONS...: 10,000 frames from cangen, exact at the far end.
+burst_one() {
+    local tag=$1 from=$2 to=$3 t0 t1
+    shift 3
+    capture "$tag-src" "$from"
+    capture "$tag-dst" "$to"
+    t0=$(date +%s)
+    pinned cangen "$from" -g 0 -p 100 -n 10000 "$@" || fail "cangen $* failed"
+    wait_count "$W/$tag-src.dump" 10000 30 || true
+    wait_count "$W/$tag-dst.dump" 10000 90 || true
+    t1=$(date +%s)
+    settle "$W/$tag-dst.dump"
+    end_capture "$tag-src"
+    end_capture "$tag-dst"
+    source_complete "$W/$tag-src.dump" 10000 "$from"
+    same "$tag: $from -> $to" "$W/$tag-src.dump" "$W/$tag-dst.dump"
+    say "$tag: 10000 frames $from -> $to (cangen $*), none lost, order kept, $((t1 - t0)) s"
+}
+
+sc_burst() {
+    server s "$IF0" "$PORT"
+    client c "$IF1" "$PORT"
+    ready "$IF0" 1
+    ready "$IF1" 1
+    burst_one classic "$IF0" "$IF1" -I i -L 8 -D i
+    burst_one fd "$IF1" "$IF0" -f -b -I i -L 64 -D i
+    stop_clean c
+    stop_clean s
+    expect_stat s dropped 0
+    expect_stat c dropped 0
+    expect_stat s from_bus 10000
+    expect_stat c to_bus 10000
+}
+
+sc_proto_v1() {
+    local side
+    for side in server client; do
+        local s_opt=() c_opt=()
+        if [[ $side == server ]]; then s_opt=(--protocol-version 1); else c_opt=(--protocol-version 1); fi
+        server "s-$side" "$IF0" "$PORT" "${s_opt[@]}"
+        spawn "c-$side" "$TCPCAN" client --can "$IF1" --host 127.0.0.1 --port "$PORT" "${LOGOPT[@]}" "${c_opt[@]}"
+        wait_agreed "c-$side" 1 1
+        server_agreed
+        ready "$IF0" 1
+        ready "$IF1" 1
+        exchange "v1-$side" "$IF0" "$IF1"
+        capture "b-$side" "$IF1"
+        pinned cangen "$IF0" -g 0 -p 100 -n 1000 -e -I i -L 8 -D i || fail "cangen failed"
+        wait_count "$W/b-$side.dump" 1000 30 || true
+        settle "$W/b-$side.dump"
+        end_capture "b-$side"
+        [[ $(count "$W/b-$side.dump") == 1000 ]] || fail "v1 ($side side): $(count "$W/b-$side.dump") of 1000 burst frames arrived"
+        stop_clean "c-$side"
+        stop_clean "s-$side"
+        say "--protocol-version 1 on the $side: version 1 agreed, vectors both ways and 1000 frames exact"
+        PORT=$((PORT + 1))
+    done
+}
+
+# filter_case TAG FROM TO SENDFILE EXPECTFILE: sends SENDFILE on FROM, exactly EXPECTFILE on TO.
+# Every send list ends with a frame that passes, so once it has arrived nothing else can.
+filter_case() {
+    local tag=$1 from=$2 to=$3 sendf=$4 expf=$5
+    capture "$tag-src" "$from"
+    capture "$tag" "$to"
+    send "$from" "$sendf"
+    wait_count "$W/$tag.dump" "$(count "$expf")" 10 || true
+    sleep 0.3
+    settle "$W/$tag.dump"
+    end_capture "$tag"
+    end_capture "$tag-src"
+    same "$tag: what was sent on $from" "$sendf" "$W/$tag-src.dump"
+    # On the receiving side, frames come only from the bridge (nothing else sends on $to).
+    same "$tag: $from -> $to" "$expf" "$W/$tag.dump"
+    say "$tag: $(count "$sendf") sent, exactly the $(count "$expf") matching crossed"
+}
+
+sc_filters() {
+    # Round 1: server forwards 100-1FF (standard) and 1AB extended; client 123:7FF (candump
+    # form) and 12345678:1FFFFFFF (extended, 8 digits).
+    server s1 "$IF0" "$PORT" --filter 100-1FF --filter 1ABx
+    client c1 "$IF1" "$PORT" --filter 123:7FF --filter 12345678:1FFFFFFF
+    ready "$IF0" 1
+    ready "$IF1" 1
+    printf '%s\n' 0FF#01 100#02 150#03 000001AB#04 1AB#05 200#06 00000150#07 7FF#08 1FF#09 \
+        000001AC#0A 180##1AABB 000001AB#R 1FF#0B >"$W/f1.send"
+    printf '%s\n' 100#02 150#03 000001AB#04 1AB#05 1FF#09 180##1AABB 000001AB#R 1FF#0B >"$W/f1.expect"
+    filter_case f1-server "$IF0" "$IF1" "$W/f1.send" "$W/f1.expect"
+    printf '%s\n' 122#01 123#02 124#03 723#04 12345679#05 12345678#06 023#07 123#R 12345678#R 123#08 >"$W/f2.send"
+    printf '%s\n' 123#02 12345678#06 123#R 12345678#R 123#08 >"$W/f2.expect"
+    filter_case f2-client "$IF1" "$IF0" "$W/f2.send" "$W/f2.expect"
+    stop_clean c1
+    stop_clean s1
+    # Round 2: server 123~7FF (everything but 123); client 100/700 (canip_peer's id/mask).
+    PORT=$((PORT + 1))
+    server s2 "$IF0" "$PORT" --filter '123~7FF'
+    client c2 "$IF1" "$PORT" --filter 100/700
+    ready "$IF0" 1
+    ready "$IF1" 1
+    printf '%s\n' 122#01 123#02 124#03 123#04 7FF#05 >"$W/f3.send"
+    printf '%s\n' 122#01 124#03 7FF#05 >"$W/f3.expect"
+    filter_case f3-server "$IF0" "$IF1" "$W/f3.send" "$W/f3.expect"
+    printf '%s\n' 0FF#01 100#02 200#03 1FF#04 700#05 180#06 >"$W/f4.send"
+    printf '%s\n' 100#02 1FF#04 180#06 >"$W/f4.expect"
+    filter_case f4-client "$IF1" "$IF0" "$W/f4.send" "$W/f4.expect"
+    stop_clean c2
+    stop_clean s2
+}
+# Note on f1: 1AB (standard) does not match 1ABx, but it is inside 100-1FF, so it crosses.
+
+sc_timestamps() {
+    local fifo=$W/stdin n
+    server s "$IF0" "$PORT" --timestamps
+    mkfifo "$fifo"
+    exec 7<>"$fifo"   # keeps the stdio client's stdin open and empty
+    pin_next
+    "${PIN[@]}" "$TCPCAN" client --can - --host 127.0.0.1 --port "$PORT" --timestamps "${LOGOPT[@]}" \
+        <&7 >"$W/c.out" 2>"$W/c.log" &
+    PID[c]=$!
+    BRIDGE[c]=1
+    wait_agreed c 1
+    server_agreed
+    ready "$IF0" 1
+    write_vectors "$W/vectors"
+    n=$(count "$W/vectors")
+    capture src "$IF0"
+    send "$IF0" "$W/vectors" 7
+    wait_count "$W/c.out" "$n" 15 || true
+    settle "$W/c.out"
+    end_capture src
+    same "stdio client output" "$W/src.dump" "$W/c.out"
+    awk '/^\(/ {print $1, $NF}' "$W/src.dump" >"$W/ts.expected"
+    awk '/^\(/ {print $1, $NF}' "$W/c.out" >"$W/ts.actual"
+    if ! cmp -s "$W/ts.expected" "$W/ts.actual"; then
+        say "timestamps at the source (candump on $IF0) vs printed by the stdio client:"
+        paste -d' ' "$W/ts.expected" "$W/ts.actual" | head -n 8 | sed 's/^/  | /'
+        fail "the carried timestamps differ from the kernel receive timestamps on $IF0"
+    fi
+    stop_clean c
+    exec 7>&-
+    stop_clean s
+    say "$n frames: every timestamp printed by the stdio client equals candump's on $IF0 to the microsecond"
+}
+
+sc_two_clients() {
+    server s "$IF0" "$PORT"
+    client a "$IF1" "$PORT"
+    client b "$IF2" "$PORT"
+    ready "$IF0" 1
+    ready "$IF1" 1
+    ready "$IF2" 1
+    write_vectors "$W/vectors"
+    capture src "$IF0"
+    capture d1 "$IF1"
+    capture d2 "$IF2"
+    send "$IF0" "$W/vectors"
+    pinned cangen "$IF0" -g 0 -p 100 -n 2000 -I i -L 8 -D i || fail "cangen failed"
+    local n
+    n=$(($(count "$W/vectors") + 2000))
+    wait_count "$W/d1.dump" "$n" 30 || true
+    wait_count "$W/d2.dump" "$n" 30 || true
+    settle "$W/d1.dump"
+    settle "$W/d2.dump"
+    end_capture src
+    end_capture d1
+    end_capture d2
+    source_complete "$W/src.dump" "$n" "$IF0"
+    same "client a ($IF1)" "$W/src.dump" "$W/d1.dump"
+    same "client b ($IF2)" "$W/src.dump" "$W/d2.dump"
+    say "$n frames from $IF0 reached both $IF1 and $IF2 exactly"
+    # Each client's frames reach the server's bus.
+    printf '%s\n' 111#A1 1111111A#A2 112##1A3 >"$W/from-a"
+    printf '%s\n' 221#B1 1BBBBBBB#B2 222##2B3 >"$W/from-b"
+    capture back "$IF0"
+    send "$IF1" "$W/from-a"
+    wait_count "$W/back.dump" 3 10 || true
+    send "$IF2" "$W/from-b"
+    wait_count "$W/back.dump" 6 10 || true
+    settle "$W/back.dump"
+    end_capture back
+    cat "$W/from-a" "$W/from-b" >"$W/back.expect"
+    same "$IF1 then $IF2 -> $IF0" "$W/back.expect" "$W/back.dump"
+    stop_clean a
+    stop_clean b
+    stop_clean s
+}
+
+sc_slow_rx() {
+    local total=5000 delivered sd cd fb tb
+    command -v tc >/dev/null || fail "tc (iproute2) is needed to slow $IF1 down"
+    ip link set dev "$IF1" txqueuelen 1 2>/dev/null || say "note: cannot set txqueuelen on $IF1"
+    # vcan transmits synchronously; a token bucket makes IF1 accept ~1250 frames/s (16-byte
+    # skbs at 160 kbit/s) and refuse the rest with ENOBUFS once 10 frames are queued.
+    tc qdisc replace dev "$IF1" root tbf rate 160kbit burst 1600 limit 160 ||
+        fail "cannot install a tbf qdisc on $IF1"
+    server s "$IF0" "$PORT"
+    client c "$IF1" "$PORT"
+    ready "$IF0" 1
+    ready "$IF1" 1
+    capture src "$IF0"
+    capture dst "$IF1"
+    pinned cangen "$IF0" -g 0 -p 100 -n "$total" -I i -L 8 -D i || fail "cangen failed"
+    wait_count "$W/src.dump" "$total" 30 || true
+    # Until the far end has seen everything that is going to arrive: no new frame for 3 s.
+    settle "$W/dst.dump" 3 40
+    alive c || fail "the client died under the flood"
+    alive s || fail "the server died under the flood"
+    end_capture src
+    end_capture dst
+    say "qdisc on $IF1: $(tc -s qdisc show dev "$IF1" | tr -s ' \n' ' ' | cut -c1-160)"
+    stop_clean c
+    stop_clean s
+    source_complete "$W/src.dump" "$total" "$IF0"
+    delivered=$(count "$W/dst.dump")
+    sd=$(stat_of s dropped)
+    cd=$(stat_of c dropped)
+    fb=$(stat_of s from_bus)
+    tb=$(stat_of c to_bus)
+    say "sent $total, delivered $delivered, dropped: server ${sd:-?} client ${cd:-?}; server from_bus=${fb:-?}, client to_bus=${tb:-?}"
+    [[ -n $sd && -n $cd ]] || fail "the statistics lines lack dropped="
+    [[ $fb == "$total" ]] || fail "server from_bus=$fb, but $total frames were on $IF0"
+    [[ $tb == "$delivered" ]] || fail "client to_bus=$tb, but $delivered frames arrived on $IF1"
+    ((delivered + sd + cd == total)) ||
+        fail "delivered $delivered + dropped $sd + $cd != sent $total: $((total - delivered - sd - cd)) frames unaccounted for"
+    local bad
+    bad=$(is_subsequence "$W/src.dump" "$W/dst.dump") ||
+        fail "delivered frames out of order or duplicated (frame $bad of the far end)"
+    ((delivered < total)) || say "note: nothing was dropped (the bridge queued everything)"
+}
+
+# log_since NAME OFFSET: NAME's log after byte OFFSET.
+log_since() { tail -c +$(($2 + 1)) "$W/$1.log"; }
+log_size() { stat_size "$W/$1.log"; }
+stat_size() { wc -c <"$1" | tr -d ' '; }
+
+# down_up NAME IF OTHER: takes IF down (and sends into it from OTHER), expects NAME to log
+# it, brings it up, and expects bridging to resume both ways.
+down_up() {
+    local name=$1 ifc=$2 other=$3 off
+    off=$(log_size "$name")
+    ip link set dev "$ifc" down || fail "cannot take $ifc down"
+    pinned cansend "$other" 3A1#01
+    pinned cansend "$other" 3A1#02
+    poll 10 eval "log_since $name $off | grep -i -- '$ifc' | grep -qiE 'down|ENETDOWN'" ||
+        { ip link set dev "$ifc" up; fail "$name did not log that $ifc went down"; }
+    say "$name logged: $(log_since "$name" "$off" | grep -i -- "$ifc" | grep -iE 'down|ENETDOWN' | head -n 1 | cut -c1-150)"
+    sleep 1
+    ip link set dev "$ifc" up || fail "cannot bring $ifc up"
+    resumed "$other" "$ifc"
+    resumed "$ifc" "$other"
+}
+
+sc_if_down_up() {
+    server s "$IF0" "$PORT"
+    client c "$IF1" "$PORT"
+    ready "$IF0" 1
+    ready "$IF1" 1
+    exchange before "$IF0" "$IF1"
+    down_up c "$IF1" "$IF0"
+    exchange after-client-side "$IF0" "$IF1"
+    down_up s "$IF0" "$IF1"
+    exchange after-server-side "$IF0" "$IF1"
+    alive c || fail "the client exited"
+    alive s || fail "the server exited"
+    stop_clean c
+    stop_clean s
+}
+
+sc_if_recreate() {
+    local off
+    server s "$IF0" "$PORT"
+    client c "$IF1" "$PORT"
+    ready "$IF0" 1
+    ready "$IF1" 1
+    exchange before "$IF0" "$IF1"
+    off=$(log_size c)
+    ip link del dev "$IF1" || fail "cannot delete $IF1"
+    pinned cansend "$IF0" 3A1#01
+    poll 10 eval "log_since c $off | grep -q -- '$IF1'" ||
+        { ip link add dev "$IF1" type vcan; ip link set dev "$IF1" up; fail "the client did not log that $IF1 disappeared"; }
+    say "client logged: $(log_since c "$off" | grep -- "$IF1" | head -n 1 | cut -c1-150)"
+    sleep 1
+    ip link add dev "$IF1" type vcan && ip link set dev "$IF1" mtu 72 && ip link set dev "$IF1" up ||
+        fail "cannot create $IF1 again"
+    resumed "$IF0" "$IF1"
+    resumed "$IF1" "$IF0"
+    exchange after "$IF0" "$IF1"
+    stop_clean c
+    stop_clean s
+}
+
+sc_restart_client() {
+    server s "$IF0" "$PORT"
+    client c1 "$IF1" "$PORT"
+    ready "$IF0" 1
+    ready "$IF1" 1
+    exchange first "$IF0" "$IF1"
+    stop c1 KILL
+    say "client killed (SIGKILL)"
+    client c2 "$IF1" "$PORT"
+    ready "$IF1" 1
+    exchange second "$IF0" "$IF1"
+    alive s || fail "the server exited after its client was killed"
+    stop_clean c2
+    stop_clean s
+}
+
+sc_restart_server() {
+    local before
+    server s1 "$IF0" "$PORT"
+    client c "$IF1" "$PORT"
+    ready "$IF0" 1
+    ready "$IF1" 1
+    exchange first "$IF0" "$IF1"
+    before=$(agreed c)
+    stop s1 KILL
+    say "server killed (SIGKILL)"
+    sleep 0.5
+    alive c || { wait "${PID[c]}"; fail "the client exited (status $?) when the server was killed"; }
+    server s2 "$IF0" "$PORT"
+    wait_agreed c $((before + 1))
+    server_agreed
+    say "client reconnected to the new server"
+    ready "$IF0" 1
+    exchange second "$IF0" "$IF1"
+    stop_clean c
+    stop_clean s2
+}
+
+# expect_exit NAME STATUS PATTERN WHAT CMD...: CMD exits with STATUS within 15 s and its output
+# matches the extended regex PATTERN (case-insensitive).
+expect_exit() {
+    local name=$1 want=$2 pattern=$3 what=$4 rc
+    shift 4
+    timeout -k 2 15 "$@" >"$W/$name.log" 2>&1 </dev/null
+    rc=$?
+    ((rc == 124 || rc == 137)) && fail "$what: still running after 15 s"
+    [[ $want == nonzero && $rc != 0 ]] || [[ $rc == "$want" ]] ||
+        fail "$what: exit status $rc, expected $want"
+    grep -qiE -- "$pattern" "$W/$name.log" ||
+        fail "$what: the message does not match /$pattern/: $(head -c 300 "$W/$name.log" | tr '\n' ' ')"
+    say "$what: status $rc, \"$(grep -iE -- "$pattern" "$W/$name.log" | head -n 1 | cut -c1-140)\""
+}
+
+sc_bitrate() {
+    local re="bit ?rate.*(can ?not|can't|cannot|unable|not (be )?(set|supported|possible|permitted|allowed)|no bit ?rate|vcan)|(can ?not|can't|cannot|unable to) set.*bit ?rate"
+    expect_exit br-client 1 "$re" "client --can-bitrate 500000 on $IF1" \
+        "$TCPCAN" client --can "$IF1" --host 127.0.0.1 --port "$PORT" --can-bitrate 500000
+    expect_exit br-server 1 "$re" "server --can-bitrate 250000 on $IF0" \
+        "$TCPCAN" server --can "$IF0" --bind 127.0.0.1 --port "$PORT" --can-bitrate 250000
+    local i
+    for i in "$IF0" "$IF1"; do
+        ip link show dev "$i" | grep -q '[<,]UP[,>]' || fail "$i is no longer up after the refused --can-bitrate"
+    done
+}
+
+sc_errors() {
+    expect_exit missing-if 1 "nosuchcan9" "server on a missing interface" \
+        "$TCPCAN" server --can nosuchcan9 --bind 127.0.0.1 --port "$PORT"
+    grep -q 'ip link' "$W/missing-if.log" || fail "the missing-interface message does not suggest 'ip link show'"
+    listening $((PORT + 1)) && fail "port $((PORT + 1)) is unexpectedly in use"
+    expect_exit no-retry nonzero "." "client --no-retry with no server" \
+        "$TCPCAN" client --can "$IF1" --host 127.0.0.1 --port $((PORT + 1)) --no-retry
+}
+
+# ======================================================================================
+# Runner
+# ======================================================================================
+usage() { sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$SELF"; }
+
+reset_interfaces() {
+    local i
+    for i in "$IF0" "$IF1" "$IF2"; do
+        [[ -d /sys/class/net/$i ]] || { ip link add dev "$i" type vcan && ip link set dev "$i" mtu 72; } 2>/dev/null
+        command -v tc >/dev/null && tc qdisc del dev "$i" root 2>/dev/null
+        ip link set dev "$i" up 2>/dev/null
+    done
+}
+
+run_one() {  # NAME WORKDIR PORT (in a fresh process, its own process group)
+    local name=$1
+    W=$2
+    PORT=$3
+    trap cleanup_scenario EXIT
+    trap 'exit 143' TERM
+    "sc_$name"
+}
+
+main() {
+    local wanted=() list=0
+    while (($#)); do
+        case $1 in
+            --tcpcan) TCPCAN=$2; shift 2 ;;
+            --ifs) IFS_LIST=$2; shift 2 ;;
+            --timeout) SC_TIMEOUT=$2; shift 2 ;;
+            --list) list=1; shift ;;
+            -h|--help) usage; exit 0 ;;
+            --run-one) shift; IFS=, read -r IF0 IF1 IF2 <<<"$IFS_LIST"; export TCPCAN IF0 IF1 IF2; run_one "$@"; exit ;;
+            -*) echo "unknown option $1" >&2; exit 2 ;;
+            *) wanted+=("$1"); shift ;;
+        esac
+    done
+    local s
+    if ((list)); then
+        for s in "${SCENARIOS[@]}"; do printf '%-15s %s\n' "$s" "${ABOUT[$s]}"; done
+        exit 0
+    fi
+    ((${#wanted[@]})) || wanted=("${SCENARIOS[@]}")
+    for s in "${wanted[@]}"; do
+        [[ -n ${ABOUT[$s]:-} ]] || { echo "unknown scenario '$s' (see --list)" >&2; exit 2; }
+    done
+    IFS=, read -r IF0 IF1 IF2 <<<"$IFS_LIST"
+    [[ -n $IF0 && -n $IF1 && -n $IF2 ]] || { echo "--ifs needs three interfaces" >&2; exit 2; }
+    if [[ $TCPCAN != */* ]]; then TCPCAN=$(command -v "$TCPCAN" || echo "$TCPCAN"); fi
+    [[ $TCPCAN == /* || ! -e $TCPCAN ]] || TCPCAN=$PWD/$TCPCAN
+    local c
+    for c in cansend candump cangen canplayer ip; do
+        command -v "$c" >/dev/null || { echo "$c is missing (can-utils, iproute2)" >&2; exit 2; }
+    done
+
+    local root passed=0 failed=0 idx=0 failures=() pid rc t0 t1 end f reason
+    root=$(mktemp -d "${TMPDIR:-/tmp}/tcpcan-scenarios.XXXXXX")
+    echo "tcpcan SocketCAN scenarios: tcpcan=$TCPCAN interfaces=$IF0,$IF1,$IF2 kernel=$(uname -r)"
+    for s in "${wanted[@]}"; do
+        idx=$((idx + 1))
+        reset_interfaces
+        mkdir -p "$root/$s"
+        echo "=== $s: ${ABOUT[$s]}"
+        t0=$(date +%s)
+        setsid bash "$SELF" --tcpcan "$TCPCAN" --ifs "$IF0,$IF1,$IF2" --run-one "$s" "$root/$s" \
+            $((PORT_BASE + 10 * idx)) &
+        pid=$!
+        end=$((SECONDS + SC_TIMEOUT))
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < end)); do sleep 0.2; done
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM -- "-$pid" 2>/dev/null
+            sleep 1
+            kill -KILL -- "-$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+            rc=timeout
+            echo "timed out after ${SC_TIMEOUT}s" >"$root/$s/reason"
+            for f in "$root/$s"/*.log; do
+                [[ -s $f ]] || continue
+                echo "  --- last lines of $(basename "$f") ---"
+                tail -n 12 "$f" | cut -c1-200 | sed 's/^/  | /'
+            done
+        else
+            wait "$pid"
+            rc=$?
+        fi
+        kill -KILL -- "-$pid" 2>/dev/null   # anything the scenario left behind
+        t1=$(date +%s)
+        if [[ $rc == 0 ]]; then
+            echo "PASS $s ($((t1 - t0)) s)"
+            passed=$((passed + 1))
+        else
+            reason=$(head -n 1 "$root/$s/reason" 2>/dev/null)
+            echo "FAIL $s: ${reason:-exit status $rc} ($((t1 - t0)) s)"
+            failed=$((failed + 1))
+            failures+=("$s")
+        fi
+    done
+    reset_interfaces
+    if [[ ${TCPCAN_KEEP_WORK:-0} == 1 ]]; then echo "work folders kept in $root"; else rm -rf "$root"; fi
+    ((failed)) && echo "failed: ${failures[*]}"
+    echo "$passed passed, $failed failed"
+    ((failed == 0))
+}
+
+main "$@"
