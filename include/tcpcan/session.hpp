@@ -90,6 +90,8 @@ struct SessionStats {
     std::uint64_t bytes_out = 0;
     std::uint64_t pings_sent = 0;
     std::uint64_t pongs_received = 0;
+    std::uint64_t pings_skipped = 0;  // heartbeat due while the output was full
+    std::uint64_t pongs_skipped = 0;  // pings left unanswered while the output was full
     std::uint64_t rtt_last_us = 0;
     std::uint64_t rtt_min_us = 0;
     std::uint64_t rtt_max_us = 0;
@@ -276,12 +278,16 @@ public:
         }
         if (options_.heartbeat_interval_us != 0 && state_ == SessionState::established &&
             now - last_ping_us_ >= options_.heartbeat_interval_us) {
-            if (const std::size_t size = encode_ping(output_space(), ping_token_ + 1); size != 0) {
+            // The period advances even when the output is full (the ping is skipped), so
+            // next_deadline() never stays in the past and a port never spins on it.
+            last_ping_us_ = now;
+            if (const std::size_t size = encode_ping(heartbeat_space(), ping_token_ + 1); size != 0) {
                 append_message(size);
                 ++ping_token_;
                 ping_outstanding_ = true;
-                last_ping_us_ = now;
                 ++stats_.pings_sent;
+            } else {
+                ++stats_.pings_skipped;
             }
         }
     }
@@ -414,6 +420,11 @@ private:
         }
         return {output_.data() + output_tail_, OutputBytes - output_tail_};
     }
+    // Heartbeat messages always leave room for one close message.
+    [[nodiscard]] constexpr std::span<std::uint8_t> heartbeat_space() {
+        const std::span<std::uint8_t> space = output_space();
+        return space.size() > max_message_size ? space.first(space.size() - max_message_size) : space.first(0);
+    }
     [[nodiscard]] constexpr std::span<std::uint8_t> frame_space() {
         const std::span<std::uint8_t> space = output_space();
         return space.size() > control_reserve ? space.first(space.size() - control_reserve) : space.first(0);
@@ -444,6 +455,10 @@ private:
 
     // Handles one decoded message; false when it ended the session.
     constexpr bool handle(const Message& m, std::uint64_t now) {
+        if (m.type == MessageType::frame && state_ == SessionState::awaiting_features) {
+            protocol_failure(ProtocolError::frame_before_features, decoder_.last_message_offset(), now);
+            return false;
+        }
         switch (m.type) {
         case MessageType::version: return on_version(m, now);
         case MessageType::data_v1:
@@ -474,7 +489,13 @@ private:
             return true;
         }
         case MessageType::ping:
-            append_message(encode_pong(output_space(), m.value));
+            // A peer that pings faster than it reads gets no answer rather than
+            // crowding out a close message.
+            if (const std::size_t size = encode_pong(heartbeat_space(), m.value); size != 0) {
+                append_message(size);
+            } else {
+                ++stats_.pongs_skipped;
+            }
             return true;
         case MessageType::pong:
             if (ping_outstanding_ && m.value == ping_token_) {

@@ -257,6 +257,46 @@ TEST_CASE("session: protocol error names the reason and offset, and closes with 
     CHECK(client.close_text() == "frame content is invalid");
 }
 
+TEST_CASE("session: a frame before the peer's 'h' is a protocol error") {
+    TestSession server(server_options(), 0);
+    const std::uint8_t hello[] = {'v', 4, 0, 0, 0, 2};
+    CHECK(server.receive(hello, 0).ok);
+    REQUIRE(server.state() == SessionState::awaiting_features);
+    const std::uint8_t frame[] = {'f', 7, 0, 0, 0, 1, 0x23, 1, 0x42};
+    CHECK_FALSE(server.receive(frame, 1).ok);
+    CHECK(server.bus_queue_size() == 0);
+    CHECK(server.stats().frames_from_peer == 0);
+    const auto ev = events(server);
+    REQUIRE(ev.size() >= 2);
+    CHECK(ev[1].type == EventType::protocol_error);
+    CHECK(ev[1].error == ProtocolError::frame_before_features);
+    CHECK(ev[1].offset == 6);
+}
+
+TEST_CASE("session: a ping flood never crowds out the close message, and a due ping never stalls the clock") {
+    SessionOptions so = server_options();
+    so.heartbeat_interval_us = 1000;
+    TestSession client(client_options(), 0), server(so, 0);
+    pump(client, server, 0);
+    // The client pings without ever reading: the server's output fills with pongs and frames.
+    std::vector<std::uint8_t> pings;
+    for (std::uint32_t i = 0; i < 2000; ++i) {
+        pings.insert(pings.end(), {'p', 4, 0, 0, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)});
+    }
+    CHECK(server.receive(pings, 1).ok);
+    while (server.send_frame(make_frame(1, 8), 1) == SendResult::queued) {
+    }
+    CHECK(server.stats().pongs_skipped > 0);
+    // A heartbeat falls due with no room: it is skipped and the deadline moves on.
+    server.tick(5000);
+    CHECK(server.stats().pings_skipped == 1);
+    CHECK(server.next_deadline() > 5000);
+    // The close still fits, whole.
+    const std::size_t before = server.output().size();
+    server.close(CloseReason::shutdown, "bye", 6000);
+    CHECK(server.output().size() == before + 2 + 1 + 3);
+}
+
 TEST_CASE("session: garbage before agreement is refused") {
     TestSession server(server_options(), 0);
     const std::uint8_t http[] = {'G', 'E', 'T', ' ', '/'};
