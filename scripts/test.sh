@@ -29,3 +29,14 @@ if [ -x fuzz/run.sh ] || [ -f fuzz/run.sh ]; then
     bash fuzz/run.sh "${TCPCAN_FUZZ_SECONDS:-60}"
 fi
 step "all test suites passed"
+# One closing line in the plain 'N passed, N failed' form, counted from meson's own logs.
+python3 - build/meson-logs/testlog.json build-sanitize/meson-logs/testlog.json <<'PY'
+import json, sys
+passed = failed = 0
+for path in sys.argv[1:]:
+    for line in open(path):
+        result = json.loads(line)["result"]
+        passed += result == "OK"
+        failed += result in ("FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS")
+print(f"tests: {passed} passed, {failed} failed")
+PY
