@@ -226,6 +226,9 @@ public:
         if (output_head_ == output_tail_) {
             output_head_ = output_tail_ = 0;
         }
+        if (subscription_pending_ && state_ == SessionState::established) {
+            send_subscription();
+        }
     }
 
     // ---- Frames for the bus ----------------------------------------------------------
@@ -602,7 +605,18 @@ private:
         return true;
     }
 
+    // The whole subscription goes out at once or not yet: a lost 'replace' before a sent
+    // 'append' would leave the peer with the wrong filter. It waits for room, keeping room
+    // for a close message as well.
     constexpr void send_subscription() {
+        const std::size_t entries_count = local_subscription_.size();
+        const std::size_t messages = entries_count == 0 ? 1 : (entries_count + wire_filter::max_entries - 1) / wire_filter::max_entries;
+        const std::size_t needed = messages * (header_size + 1) + entries_count * wire_filter::entry_size;
+        if (output_space().size() < needed + max_message_size) {
+            subscription_pending_ = true;
+            return;
+        }
+        subscription_pending_ = false;
         std::array<WireFilterEntry, wire_filter::max_entries> chunk{};
         std::size_t count = 0;
         SubscribeOp op = SubscribeOp::replace;
@@ -634,6 +648,7 @@ private:
     std::uint32_t ping_token_ = 0;
     bool ping_outstanding_ = false;
     bool retry_with_version_1_ = false;
+    bool subscription_pending_ = false;  // waiting for output room (see send_subscription)
     bool current_is_frame_ = false;
     std::size_t unwritten_in_message_ = 0;
     std::array<std::uint8_t, OutputBytes> output_{};

@@ -466,6 +466,31 @@ TEST_CASE("session: a subscription larger than one message is sent as replace + 
     CHECK(server.peer_subscription().size() == 60);
 }
 
+TEST_CASE("session: a subscription waits for room and then goes out whole") {
+    TestSession client(client_options(), 0), server(server_options(), 0);
+    pump(client, server, 0);
+    while (client.send_frame(make_frame(0x10, 8), 1) == SendResult::queued) {
+    }
+    // Fill the control reserve with pongs too, so not even one 's' would fit.
+    std::vector<std::uint8_t> pings;
+    for (int i = 0; i < 200; ++i) {
+        pings.insert(pings.end(), {'p', 4, 0, 0, 0, static_cast<std::uint8_t>(i)});
+    }
+    CHECK(client.receive(pings, 1).ok);
+    FilterSet<64> wanted;
+    for (std::uint32_t id = 0; id < 60; ++id) {
+        REQUIRE(wanted.add(FilterEntry::exact_id(0x100 + id)));
+    }
+    REQUIRE(client.set_local_subscription(wanted));
+    pump(client, server, 2);
+    CHECK(server.peer_subscription().size() == 60);
+    (void)server.send_frame(make_frame(0x99, 1), 3);
+    (void)server.send_frame(make_frame(0x120, 1), 3);
+    pump(client, server, 3);
+    (void)drain_bus(client, 3);
+    CHECK(server.stats().filtered_out == 1);
+}
+
 TEST_CASE("session: version 1 cannot subscribe remotely, so the subscription applies on receipt") {
     TestSession client(client_options(1), 0), server(server_options(1), 0);
     FilterSet<2> wanted;
