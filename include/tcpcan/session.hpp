@@ -226,9 +226,6 @@ public:
         if (output_head_ == output_tail_) {
             output_head_ = output_tail_ = 0;
         }
-        if (subscription_pending_ && state_ == SessionState::established) {
-            send_subscription();
-        }
     }
 
     // ---- Frames for the bus ----------------------------------------------------------
@@ -273,6 +270,9 @@ public:
         }
         if (version_ < 2) {
             return;  // version 1 has no heartbeat; silence is normal there
+        }
+        if (subscription_pending_ && state_ == SessionState::established) {
+            send_subscription();  // the output has drained since it was deferred
         }
         if (options_.dead_after_us != 0 && now - last_rx_us_ >= options_.dead_after_us) {
             push_event({EventType::peer_dead, static_cast<std::uint32_t>(saturate32(now - last_rx_us_))});
@@ -648,7 +648,7 @@ private:
     std::uint32_t ping_token_ = 0;
     bool ping_outstanding_ = false;
     bool retry_with_version_1_ = false;
-    bool subscription_pending_ = false;  // waiting for output room (see send_subscription)
+    bool subscription_pending_ = false;  // waiting for output room; tick() retries
     bool current_is_frame_ = false;
     std::size_t unwritten_in_message_ = 0;
     std::array<std::uint8_t, OutputBytes> output_{};
