@@ -305,6 +305,9 @@ public:
         if (state_ != SessionState::established && options_.negotiation_timeout_us != 0) {
             earliest(started_us_ + options_.negotiation_timeout_us);
         }
+        if (subscription_pending_ && subscription_fits()) {
+            return 0;  // due now: the output has room for the deferred subscription
+        }
         if (version_ >= 2) {
             if (options_.dead_after_us != 0) {
                 earliest(last_rx_us_ + options_.dead_after_us);
@@ -413,15 +416,18 @@ private:
     [[nodiscard]] constexpr std::span<std::uint8_t> output_space() {
         // Slide pending bytes to the front when the tail is short of a frame plus the
         // control reserve, so partial writes never make room look smaller than it is.
-        if (OutputBytes - output_tail_ < control_reserve + max_message_size && output_head_ > 0) {
-            const std::size_t pending = output_tail_ - output_head_;
-            for (std::size_t i = 0; i < pending; ++i) {
-                output_[i] = output_[output_head_ + i];
-            }
-            output_head_ = 0;
-            output_tail_ = pending;
+        if (OutputBytes - output_tail_ < control_reserve + max_message_size) {
+            compact_output();
         }
         return {output_.data() + output_tail_, OutputBytes - output_tail_};
+    }
+    constexpr void compact_output() {
+        const std::size_t pending = output_tail_ - output_head_;
+        for (std::size_t i = 0; i < pending && output_head_ > 0; ++i) {
+            output_[i] = output_[output_head_ + i];
+        }
+        output_head_ = 0;
+        output_tail_ = pending;
     }
     // Heartbeat messages always leave room for one close message.
     [[nodiscard]] constexpr std::span<std::uint8_t> heartbeat_space() {
@@ -608,15 +614,22 @@ private:
     // The whole subscription goes out at once or not yet: a lost 'replace' before a sent
     // 'append' would leave the peer with the wrong filter. It waits for room, keeping room
     // for a close message as well.
-    constexpr void send_subscription() {
+    [[nodiscard]] constexpr bool subscription_fits() const {
         const std::size_t entries_count = local_subscription_.size();
-        const std::size_t messages = entries_count == 0 ? 1 : (entries_count + wire_filter::max_entries - 1) / wire_filter::max_entries;
+        const std::size_t messages =
+            entries_count == 0 ? 1 : (entries_count + wire_filter::max_entries - 1) / wire_filter::max_entries;
         const std::size_t needed = messages * (header_size + 1) + entries_count * wire_filter::entry_size;
-        if (output_space().size() < needed + max_message_size) {
+        // Free space once pending bytes slide to the front, as output_space() does.
+        return OutputBytes - (output_tail_ - output_head_) >= needed + max_message_size;
+    }
+
+    constexpr void send_subscription() {
+        if (!subscription_fits()) {
             subscription_pending_ = true;
             return;
         }
         subscription_pending_ = false;
+        compact_output();  // all the free room in one piece, as subscription_fits() counted it
         std::array<WireFilterEntry, wire_filter::max_entries> chunk{};
         std::size_t count = 0;
         SubscribeOp op = SubscribeOp::replace;
