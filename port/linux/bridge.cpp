@@ -49,6 +49,7 @@ struct Connection {
 struct Totals {
     std::uint64_t sent = 0, received = 0, dropped = 0, lost = 0, duplicates = 0, gaps = 0, filtered = 0;
     std::uint64_t output_full = 0, bus_queue_full = 0, expired = 0, refused_read_only = 0, unsent_at_close = 0;
+    std::uint64_t rtt_us = 0;  // the last round trip measured, over all sessions
 
     void add(const SessionStats& s) {
         sent += s.frames_written;
@@ -58,6 +59,7 @@ struct Totals {
         duplicates += s.sequence.duplicates;
         gaps += s.sequence.gaps;
         filtered += s.filtered_out;
+        rtt_us = s.rtt_last_us != 0 ? s.rtt_last_us : rtt_us;
         output_full += s.drop_output_full;
         bus_queue_full += s.drop_bus_queue_full;
         expired += s.drop_expired;
@@ -645,12 +647,10 @@ private:
     void print_stats(const char* label) {
         Totals t = ended_;
         std::size_t live = 0;
-        std::uint64_t rtt_us = 0;
         for (const auto& c : connections_) {
             if (c->session) {
                 t.add(c->session->stats());
                 live += established(*c) ? 1 : 0;
-                rtt_us = std::max(rtt_us, c->session->stats().rtt_last_us);
             }
         }
         const BusCounters& b = bus_->counters();
@@ -659,7 +659,7 @@ private:
                  "lost=%llu duplicates=%llu peers=%zu rtt_ms=%.3f drops[output_full=%llu bus_queue_full=%llu "
                  "expired=%llu read_only=%llu bus_down=%llu bus_refused=%llu bus_rx_overflow=%llu unsent_at_close=%llu] bad_input=%llu",
                  label, ull(from_bus_), ull(to_bus_), ull(t.sent), ull(t.received), ull(dropped), ull(filtered_ + t.filtered),
-                 ull(unforwarded_), ull(t.lost), ull(t.duplicates), live, rtt_us / 1000.0, ull(t.output_full),
+                 ull(unforwarded_), ull(t.lost), ull(t.duplicates), live, t.rtt_us / 1000.0, ull(t.output_full),
                  ull(t.bus_queue_full), ull(t.expired), ull(t.refused_read_only), ull(bus_down_drops_), ull(b.refused),
                  ull(b.rx_overflow), ull(t.unsent_at_close), ull(b.bad_input));
     }
