@@ -20,6 +20,10 @@
         }                                                                                       \
     } while (0)
 
+// Core bugs found by fuzzing are saved in fuzz/regressions/ and fail the replay test until
+// fixed. To fuzz on past one meanwhile, mark its check FUZZ_CHECK_KNOWN_BUG and build with
+// -DTCPCAN_FUZZ_TOLERATE_KNOWN_BUGS (fuzz/run.sh --tolerate-known-bugs): such checks are
+// then off. Make it a FUZZ_CHECK again once the core is fixed.
 #define FUZZ_CHECK_KNOWN_BUG(cond)         \
     do {                                   \
         if (!fuzz::tolerate_known_bugs) {  \
@@ -29,9 +33,6 @@
 
 namespace fuzz {
 
-// Core bugs found by fuzzing are saved in fuzz/regressions/ and fail the replay test until
-// fixed. To fuzz on past one meanwhile, build with -DTCPCAN_FUZZ_TOLERATE_KNOWN_BUGS
-// (fuzz/run.sh --tolerate-known-bugs): the checks marked FUZZ_CHECK_KNOWN_BUG are then off.
 #ifdef TCPCAN_FUZZ_TOLERATE_KNOWN_BUGS
 inline constexpr bool tolerate_known_bugs = true;
 #else
