@@ -18,6 +18,8 @@ import shutil
 import subprocess
 import sys
 
+from check_cortex_m import missing_cxx_library  # same folder: the script's own path is on sys.path
+
 # board, core (the boards qemu models with 4 MiB at 0x0 and 4 MiB at 0x20000000).
 BOARDS = [
     ("mps2-an385", "cortex-m3"),
@@ -48,15 +50,6 @@ def run(cmd, timeout=None):
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
         return subprocess.CompletedProcess(cmd, 124, out + f"\n(killed after {timeout} s)\n")
-
-
-def missing_cxx_library(cxx, outdir):
-    """The compiler is there but its C++ headers are not (libstdc++-arm-none-eabi-newlib)."""
-    probe = os.path.join(outdir, "probe-span.cpp")
-    with open(probe, "w", encoding="utf-8") as f:
-        f.write("#include <span>\n#include <cstdint>\n")
-    r = run([cxx, "-mcpu=cortex-m4", "-mthumb", "-std=c++20", "-ffreestanding", "-fsyntax-only", probe])
-    return r.returncode != 0 and "No such file" in r.stdout
 
 
 def main():
