@@ -100,7 +100,7 @@ enum class FrameProblem : std::uint8_t {
     case FrameProblem::bad_fd_length: return "CAN FD length not one of 0-8, 12, 16, 20, 24, 32, 48, 64";
     case FrameProblem::remote_fd: return "remote frame marked CAN FD";
     case FrameProblem::brs_esi_without_fd: return "BRS or ESI on a frame that is not CAN FD";
-    case FrameProblem::bad_error_frame: return "error frame that is FD, remote or not 8 bytes long";
+    case FrameProblem::bad_error_frame: return "error frame that is extended, FD, remote or not 8 bytes long";
     }
     return "unknown problem";
 }
@@ -111,8 +111,10 @@ enum class FrameProblem : std::uint8_t {
     }
     if (frame.is_error()) {
         // Linux error frames: class bits in the id, always 8 data bytes (CAN_ERR_DLC).
+        // No EXT either: Linux error frames carry no EFF flag, so version 1 could not keep it.
         const bool ok = frame.id <= max_error_class && frame.len == max_classic_length &&
-                        (frame.flags & (frame_flag::remote | frame_flag::fd | frame_flag::brs | frame_flag::esi)) == 0;
+                        (frame.flags & (frame_flag::extended | frame_flag::remote | frame_flag::fd | frame_flag::brs |
+                                        frame_flag::esi)) == 0;
         return ok ? FrameProblem::none : FrameProblem::bad_error_frame;
     }
     if (frame.is_extended() ? frame.id > max_extended_id : frame.id > max_standard_id) {

@@ -358,8 +358,12 @@ public:
     // ---- Subscriptions --------------------------------------------------------------
     // Asks the peer to send only frames matching `filters` (sent once version 2 is
     // agreed; with version 1 it is applied to received frames only).
+    // All or nothing: false (and no change) when `filters` has more entries than fit.
     template <std::size_t N>
     [[nodiscard]] constexpr bool set_local_subscription(const FilterSet<N>& filters) {
+        if (filters.size() > local_subscription_.capacity()) {
+            return false;
+        }
         local_subscription_.clear();
         for (const FilterEntry& e : filters.entries()) {
             if (!local_subscription_.add(e)) {
@@ -472,7 +476,6 @@ private:
         case MessageType::version: return on_version(m, now);
         case MessageType::data_v1:
         case MessageType::frame: return on_frame(m, now);
-        case MessageType::skipped: ++stats_.messages_skipped; return true;
         case MessageType::close: {
             close_text_size_ = 0;
             for (char c : m.close_text()) {
@@ -488,6 +491,7 @@ private:
             return false;
         }
         switch (m.type) {
+        case MessageType::skipped: ++stats_.messages_skipped; return true;
         case MessageType::features: {
             if (state_ != SessionState::awaiting_features) {
                 protocol_failure(ProtocolError::features_repeated, decoder_.last_message_offset(), now);

@@ -413,7 +413,7 @@ TEST_CASE("format exact strings") {
 
     CHECK(frame_text(make(0x80, frame_flag::error, {0, 0, 0, 0, 0, 0, 0, 0})) == "20000080#0000000000000000");
     CHECK(frame_text(make(0x1FFFFFFF, frame_flag::error, {1, 2, 3, 4, 5, 6, 7, 8})) == "3FFFFFFF#0102030405060708");
-    CHECK(line_text(make(0x04, frame_flag::error | frame_flag::extended, {0, 4, 0, 0, 0, 0, 0, 0}, 1'000'000),
+    CHECK(line_text(make(0x04, frame_flag::error, {0, 4, 0, 0, 0, 0, 0, 0}, 1'000'000),
                     "can0") == "(0000000001.000000) can0 20000004#0004000000000000");
 }
 

@@ -54,6 +54,9 @@ TEST_CASE("check_frame names each problem") {
     CHECK(check_frame(f) == FrameProblem::none);
     f.len = 7;
     CHECK(check_frame(f) == FrameProblem::bad_error_frame);
+    f.len = 8;
+    f.flags = frame_flag::error | frame_flag::extended;  // Linux has no EFF on error frames
+    CHECK(check_frame(f) == FrameProblem::bad_error_frame);
     CHECK(std::string(describe(FrameProblem::bad_fd_length)).find("64") != std::string::npos);
 }
 

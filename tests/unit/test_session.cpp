@@ -297,6 +297,30 @@ TEST_CASE("session: a ping flood never crowds out the close message, and a due p
     CHECK(server.output().size() == before + 2 + 1 + 3);
 }
 
+TEST_CASE("session: before the peer's 'h' even optional messages are refused; oversized subscriptions change nothing") {
+    TestSession server(server_options(), 0);
+    const std::uint8_t hello[] = {'v', 4, 0, 0, 0, 2, 'X', 0};
+    CHECK_FALSE(server.receive(hello, 0).ok);
+    const auto ev = events(server);
+    REQUIRE(ev.size() >= 2);
+    CHECK(ev[1].error == ProtocolError::message_before_features);
+
+    TestSession client(client_options(), 0);
+    FilterSet<65> many;
+    for (std::uint32_t id = 0; id < 65; ++id) {
+        REQUIRE(many.add(FilterEntry::exact_id(id)));
+    }
+    CHECK_FALSE(client.set_local_subscription(many));
+    FilterSet<1> one;
+    REQUIRE(one.add(FilterEntry::exact_id(0x42)));
+    REQUIRE(client.set_local_subscription(one));
+    CHECK_FALSE(client.set_local_subscription(many));  // refused whole: the one entry stays
+    TestSession server2(server_options(), 0);
+    pump(client, server2, 0);
+    REQUIRE(server2.peer_subscription().size() == 1);
+    CHECK(server2.peer_subscription().entries()[0] == FilterEntry::exact_id(0x42));
+}
+
 TEST_CASE("session: garbage before agreement is refused") {
     TestSession server(server_options(), 0);
     const std::uint8_t http[] = {'G', 'E', 'T', ' ', '/'};
