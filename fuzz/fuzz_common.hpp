@@ -86,7 +86,7 @@ inline tcpcan::Frame make_valid(tcpcan::Frame f) {
     using namespace tcpcan;
     f.flags &= frame_flag::all;
     if (f.is_error()) {
-        f.flags &= frame_flag::error | frame_flag::extended;
+        f.flags &= frame_flag::error;  // error frames are never extended (check_frame)
         f.id &= max_error_class;
         f.len = max_classic_length;
     } else {
