@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <span>
+#include <utility>
 
+#include <tcpcan/encoder.hpp>
 #include <tcpcan/frame.hpp>
 #include <tcpcan/message.hpp>
 
@@ -211,5 +213,19 @@ private:
     std::size_t filled_ = 0;
     std::uint64_t offset_ = 0;
 };
+
+// A valid wire filter entry from fuzzer bytes (kind bits cut to the known ones, values cut to
+// the id width, a reversed range turned round).
+inline tcpcan::WireFilterEntry read_wire_entry(FuzzInput& in) {
+    using namespace tcpcan;
+    WireFilterEntry e{static_cast<std::uint8_t>(in.u8() & wire_filter::all), in.u32(), in.u32()};
+    const std::uint32_t limit = (e.kind & wire_filter::extended) != 0 ? max_extended_id : max_standard_id;
+    e.a &= limit;
+    e.b &= limit;
+    if ((e.kind & wire_filter::mask_form) == 0 && e.a > e.b) {
+        std::swap(e.a, e.b);
+    }
+    return e;
+}
 
 }  // namespace fuzz

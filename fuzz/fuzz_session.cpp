@@ -48,18 +48,6 @@ using namespace tcpcan;
 // Session keeps this much output free of frames for control messages (its control_reserve).
 constexpr std::size_t control_reserve = 4 * max_message_size;
 
-// A valid wire filter entry from fuzzer bytes (kind bits cut to the known ones, values cut to
-// the id width, a reversed range turned round).
-WireFilterEntry read_wire_entry(fuzz::FuzzInput& in) {
-    WireFilterEntry e{static_cast<std::uint8_t>(in.u8() & wire_filter::all), in.u32(), in.u32()};
-    const std::uint32_t limit = (e.kind & wire_filter::extended) != 0 ? max_extended_id : max_standard_id;
-    e.a &= limit;
-    e.b &= limit;
-    if ((e.kind & wire_filter::mask_form) == 0 && e.a > e.b) {
-        std::swap(e.a, e.b);
-    }
-    return e;
-}
 
 template <std::size_t OutputBytes, std::size_t BusFrames, std::size_t SubscriptionEntries, std::size_t Events>
 class Harness {
@@ -208,7 +196,7 @@ private:
             WireFilterEntry entries[wire_filter::max_entries];
             const std::size_t n = in.u8() % (wire_filter::max_entries + 1);
             for (std::size_t i = 0; i < n; ++i) {
-                entries[i] = read_wire_entry(in);
+                entries[i] = fuzz::read_wire_entry(in);
             }
             size = encode_subscribe(buffer, op, std::span<const WireFilterEntry>(entries, n));
             break;
@@ -391,7 +379,7 @@ private:
         FilterSet<72> filters;
         const std::size_t n = in.u8() % 73;
         for (std::size_t i = 0; i < n; ++i) {
-            (void)filters.add(filter_entry_from_wire(read_wire_entry(in)));
+            (void)filters.add(filter_entry_from_wire(fuzz::read_wire_entry(in)));
         }
         FUZZ_CHECK(session_.set_local_subscription(filters) == (n <= SubscriptionEntries));
     }

@@ -189,13 +189,7 @@ private:
         FilterSet<subscription_capacity> filters;
         const std::size_t n = in.u8() % (subscription_capacity + 1);
         for (std::size_t i = 0; i < n; ++i) {
-            WireFilterEntry e{static_cast<std::uint8_t>(in.u8() & wire_filter::all), in.u32(), in.u32()};
-            const std::uint32_t limit = (e.kind & wire_filter::extended) != 0 ? max_extended_id : max_standard_id;
-            e.a &= limit;
-            e.b &= limit;
-            if ((e.kind & wire_filter::mask_form) == 0 && e.a > e.b) {
-                std::swap(e.a, e.b);
-            }
+            WireFilterEntry e = fuzz::read_wire_entry(in);
             (void)filters.add(filter_entry_from_wire(e));
         }
         FUZZ_CHECK(sessions_[side].set_local_subscription(filters));
