@@ -83,7 +83,8 @@ struct LinuxFrameResult {
     const std::uint32_t can_id = detail::load_le32(in.data());
     frame.len = in[4];
     if (can_id & linux_can::err_flag) {
-        frame.flags = frame_flag::error;
+        // EFF is kept so check_frame refuses ERR|EFF here exactly as version 2's 'f' does.
+        frame.flags = static_cast<std::uint8_t>(frame_flag::error | ((can_id & linux_can::eff_flag) ? frame_flag::extended : 0));
         frame.id = can_id & linux_can::eff_mask;
     } else if (can_id & linux_can::eff_flag) {
         frame.flags = frame_flag::extended;
