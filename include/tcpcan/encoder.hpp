@@ -57,6 +57,9 @@ namespace detail {
     return header_size + 6 + (with_sequence ? 4 : 0) + (with_timestamp ? 8 : 0) + (frame.is_remote() ? 0 : frame.len);
 }
 
+// The largest 'f' message: a 64-byte FD frame with sequence number and timestamp.
+inline constexpr std::size_t max_frame_message_size = header_size + 6 + 4 + 8 + max_fd_length;
+
 // Version 2: 'f' = flags, id (BE32), len, [sequence (BE32)], [timestamp (BE64)], data.
 [[nodiscard]] constexpr std::size_t encode_frame(std::span<std::uint8_t> out, const Frame& frame, bool with_sequence,
                                                  std::uint32_t sequence, bool with_timestamp) {

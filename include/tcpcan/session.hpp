@@ -31,6 +31,7 @@ struct SessionOptions {
     std::uint64_t heartbeat_interval_us = 0;           // ping period; 0 = send none
     std::uint64_t dead_after_us = 0;                   // silence that declares the peer dead; 0 = never
     std::uint64_t max_frame_age_us = 0;                // older frames are not put on the bus; 0 = no limit
+    std::uint32_t min_version = 1;                     // lowest version agreed to; a lower one ends negotiation
     bool accept_frames = true;                          // false: frames from the peer are refused and counted
 };
 
@@ -123,12 +124,60 @@ class Session {
 
 public:
     constexpr Session(const SessionOptions& options, std::uint64_t now)
-        : options_(options), negotiator_(options.role, NegotiationConfig{1, options.max_version, 8}) {
+        : options_(options), negotiator_(options.role, NegotiationConfig{options.min_version, options.max_version, 8}) {
         started_us_ = now;
         last_rx_us_ = now;
         const NegotiationStep step = negotiator_.start();
         if (step.send) {
             append_message(encode_version(output_space(), step.send_version));
+        }
+    }
+
+    /// Takes over the whole state of `other`, a session with capacities no larger than
+    /// this one's: a port can hold a connection in a small session while it negotiates
+    /// (so connections that never agree cost little) and move it into a full-size one
+    /// once it is established. Nothing is lost: pending output, queued frames, events,
+    /// subscriptions, counters and timers all carry over.
+    template <std::size_t O, std::size_t B, std::size_t S, std::size_t E>
+        requires(O <= OutputBytes && B <= BusFrames && S <= SubscriptionEntries && E <= Events)
+    constexpr explicit Session(const Session<O, B, S, E>& other)
+        : options_(other.options_),
+          negotiator_(other.negotiator_),
+          decoder_(other.decoder_),
+          message_(other.message_),
+          state_(other.state_),
+          version_(other.version_),
+          agreed_features_(other.agreed_features_),
+          next_sequence_(other.next_sequence_),
+          sequence_(other.sequence_),
+          started_us_(other.started_us_),
+          last_rx_us_(other.last_rx_us_),
+          last_ping_us_(other.last_ping_us_),
+          ping_token_(other.ping_token_),
+          ping_outstanding_(other.ping_outstanding_),
+          retry_with_version_1_(other.retry_with_version_1_),
+          subscription_pending_(other.subscription_pending_),
+          current_is_frame_(other.current_is_frame_),
+          unwritten_in_message_(other.unwritten_in_message_),
+          close_text_(other.close_text_),
+          close_text_size_(other.close_text_size_),
+          stats_(other.stats_) {
+        for (std::size_t i = other.output_head_; i < other.output_tail_; ++i) {
+            output_[output_tail_++] = other.output_[i];
+        }
+        auto frames = other.bus_queue_;
+        for (; !frames.empty(); frames.pop()) {
+            (void)bus_queue_.push(QueuedFrame{frames.front().frame, frames.front().arrived_us});  // fits: BusFrames >= B
+        }
+        auto events = other.events_;
+        for (; !events.empty(); events.pop()) {
+            (void)events_.push(events.front());
+        }
+        for (const FilterEntry& e : other.peer_subscription_.entries()) {
+            (void)peer_subscription_.add(e);
+        }
+        for (const FilterEntry& e : other.local_subscription_.entries()) {
+            (void)local_subscription_.add(e);
         }
     }
 
@@ -396,6 +445,9 @@ public:
     [[nodiscard]] constexpr bool is_closed() const { return state_ == SessionState::closed; }
 
 private:
+    template <std::size_t, std::size_t, std::size_t, std::size_t>
+    friend class Session;
+
     struct QueuedFrame {
         Frame frame;
         std::uint64_t arrived_us;
