@@ -102,26 +102,24 @@ public:
     /// Starts routing for `peer` on `bus`. False (and nothing changes) when every slot
     /// is taken, the bus does not exist or the peer is attached already.
     [[nodiscard]] constexpr bool attach(Peer& peer, std::size_t bus = 0, const TransmitPolicy& policy = {}) {
-        if (bus >= buses_.size() || find(peer) != nullptr) {
+        if (bus >= buses_.size() || used_ == slots_.size() || find(peer) != nullptr) {
             return false;
         }
-        for (RouterSlot& slot : slots_) {
-            if (slot.peer == nullptr) {
-                slot = RouterSlot{};
-                slot.peer = &peer;
-                slot.bus = bus;
-                slot.policy = policy;
-                slot.rate = TokenBucket(policy.max_frames_per_s, policy.burst);
-                return true;
-            }
-        }
-        return false;
+        RouterSlot& slot = slots_[used_++];
+        slot = RouterSlot{};
+        slot.peer = &peer;
+        slot.bus = bus;
+        slot.policy = policy;
+        slot.rate = TokenBucket(policy.max_frames_per_s, policy.burst);
+        return true;
     }
 
     /// Stops routing for `peer`; its counters stay in its bus's totals.
     constexpr void detach(const Peer& peer) {
         if (RouterSlot* slot = find(peer)) {
-            *slot = RouterSlot{};
+            // Slots stay dense, so every per-frame loop runs over attached peers only.
+            *slot = slots_[--used_];
+            slots_[used_] = RouterSlot{};
         }
     }
 
@@ -152,8 +150,8 @@ public:
         }
         bool some_have_room = false;
         bool some_wait = false;
-        for (RouterSlot& slot : slots_) {
-            if (slot.peer == nullptr || slot.bus != bus || !slot.peer->ready()) {
+        for (RouterSlot& slot : slots_.first(used_)) {
+            if (slot.bus != bus || !slot.peer->ready()) {
                 continue;
             }
             if (slot.peer->has_room(options_.pace_batch)) {
@@ -185,8 +183,11 @@ public:
     [[nodiscard]] constexpr bool drain_to_bus(std::size_t bus, WriteToBus&& write, std::uint64_t now,
                                               std::uint64_t wall_clock_us = 0) {
         RouterBus& b = buses_[bus];
-        const std::size_t n = slots_.size();
-        const std::size_t first = b.next_first;
+        const std::size_t n = used_;
+        if (n == 0) {
+            return true;
+        }
+        const std::size_t first = b.next_first % n;
         b.next_first = (first + 1) % n;  // the next pass starts one peer later
         bool progress = true;
         while (progress) {
@@ -194,7 +195,7 @@ public:
             for (std::size_t k = 0; k < n; ++k) {
                 const std::size_t i = (first + k) % n;
                 RouterSlot& slot = slots_[i];
-                if (slot.peer == nullptr || slot.bus != bus) {
+                if (slot.bus != bus) {
                     continue;
                 }
                 const Frame* frame = slot.peer->peek_for_bus(now, wall_clock_us);
@@ -237,8 +238,8 @@ public:
     /// Ready peers on `bus`.
     [[nodiscard]] constexpr std::size_t ready_peers(std::size_t bus) const {
         std::size_t n = 0;
-        for (const RouterSlot& slot : slots_) {
-            n += (slot.peer != nullptr && slot.bus == bus && slot.peer->ready()) ? 1 : 0;
+        for (const RouterSlot& slot : slots_.first(used_)) {
+            n += (slot.bus == bus && slot.peer->ready()) ? 1 : 0;
         }
         return n;
     }
@@ -250,7 +251,7 @@ protected:
 
 private:
     [[nodiscard]] constexpr RouterSlot* find(const Peer& peer) {
-        for (RouterSlot& slot : slots_) {
+        for (RouterSlot& slot : slots_.first(used_)) {
             if (slot.peer == &peer) {
                 return &slot;
             }
@@ -258,7 +259,7 @@ private:
         return nullptr;
     }
     [[nodiscard]] constexpr const RouterSlot* find(const Peer& peer) const {
-        for (const RouterSlot& slot : slots_) {
+        for (const RouterSlot& slot : slots_.first(used_)) {
             if (slot.peer == &peer) {
                 return &slot;
             }
@@ -269,8 +270,8 @@ private:
     // Returns how many peers were offered the frame.
     constexpr std::size_t offer_to_peers(std::size_t bus, const Frame& frame, const Peer* except, std::uint64_t now) {
         std::size_t offered = 0;
-        for (RouterSlot& slot : slots_) {
-            if (slot.peer != nullptr && slot.peer != except && slot.bus == bus && slot.peer->ready()) {
+        for (RouterSlot& slot : slots_.first(used_)) {
+            if (slot.peer != except && slot.bus == bus && slot.peer->ready()) {
                 slot.peer->offer(frame, now);
                 ++offered;
             }
@@ -300,6 +301,7 @@ private:
     }
 
     std::span<RouterSlot> slots_;
+    std::size_t used_ = 0;  // slots_[0, used_) hold the attached peers
     std::span<RouterBus> buses_;
     RouterOptions options_;
 };

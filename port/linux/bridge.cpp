@@ -1,82 +1,60 @@
+// The bridge composes the parts: the EventLoop (descriptors and time), the bus port, the
+// Router (what goes where: include/tcpcan/router.hpp), and one Connection per TCP peer
+// (a Transport for the bytes and a Link for the protocol). What is decided here is only
+// the life of connections: accepting, admitting (admission.hpp), reconnecting, closing.
 #include "bridge.hpp"
 
 #include <cerrno>
-#include <csignal>
 #include <cstring>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include <tcpcan/candump_text.hpp>
-#include <tcpcan/session.hpp>
+#include <tcpcan/reconnect.hpp>
+#include <tcpcan/router.hpp>
 
+#include "admission.hpp"
 #include "clock.hpp"
 #include "log.hpp"
+#include "loop.hpp"
 #include "net.hpp"
 #include "socketcan_port.hpp"
 #include "stdio_port.hpp"
+#include "tcpcan_link.hpp"
+#include "transport.hpp"
 
 namespace tcpcan::linux_port {
 
 namespace {
 
-// 64 KiB of encoded frames towards each peer (~3,000 frames: a fraction of a second
-// of a full bus) and 2,048 frames waiting for the bus from each peer.
-using BridgeSession = Session<65536, 2048, 64, 64>;
-
 constexpr std::uint64_t second_us = 1'000'000;
-constexpr std::uint64_t max_backoff_us = 30 * second_us;
 constexpr std::size_t bus_batch = 64;
-constexpr std::size_t max_frame_message = header_size + 6 + 4 + 8 + max_fd_length;
+constexpr std::size_t max_routed_peers = 1024;  // the most --max-clients allows
 
 struct Connection {
     int fd = -1;
-    std::string peer;
-    bool connecting = false;
-    std::uint32_t registered = 0;  // epoll events asked for now
-    std::unique_ptr<BridgeSession> session;
-    std::uint64_t drops_logged = 0;  // drops already reported in the log
+    std::string name;
+    bool connecting = false;  // client: connect() still in progress
+    std::uint64_t connected_us = 0;
+    std::unique_ptr<Transport> transport;
+    std::unique_ptr<TcpcanLink> link;
+    bool attached = false;  // agreed, admitted and known to the Router
+    bool stalled = false;   // as last logged
+    std::uint64_t drops_logged = 0;
     std::uint64_t drops_logged_at = 0;
 };
 
-// Session counters summed over every session, live and ended.
-struct Totals {
-    std::uint64_t sent = 0, received = 0, dropped = 0, lost = 0, duplicates = 0, gaps = 0, filtered = 0;
-    std::uint64_t output_full = 0, bus_queue_full = 0, expired = 0, refused_read_only = 0, unsent_at_close = 0;
-    std::uint64_t rtt_us = 0;  // the last round trip measured, over all sessions
-
-    void add(const SessionStats& s) {
-        sent += s.frames_written;
-        received += s.frames_from_peer;
-        dropped += s.dropped_towards_peer() + s.dropped_towards_bus();
-        lost += s.sequence.lost;
-        duplicates += s.sequence.duplicates;
-        gaps += s.sequence.gaps;
-        filtered += s.filtered_out;
-        rtt_us = s.rtt_last_us != 0 ? s.rtt_last_us : rtt_us;
-        output_full += s.drop_output_full;
-        bus_queue_full += s.drop_bus_queue_full;
-        expired += s.drop_expired;
-        refused_read_only += s.drop_refused;
-        unsent_at_close += s.drop_unsent_at_close + s.drop_unsent_bus_queue;
-    }
-};
-
-std::string feature_names(std::uint32_t features) {
-    std::string s;
-    if (features & feature::sequence) {
-        s += "seq";
-    }
-    if (features & feature::timestamps) {
-        s += s.empty() ? "ts" : ",ts";
-    }
-    return s.empty() ? "none" : s;
+// "127.0.0.1:4242" -> "127.0.0.1", "[::1]:4242" -> "[::1]": log limits per host, so a
+// client cannot multiply its allowance by reconnecting.
+std::string host_of(const std::string& name) {
+    const std::size_t colon = name.rfind(':');
+    return colon == std::string::npos ? name : name.substr(0, colon);
 }
 
 std::string frame_text(const Frame& f) {
@@ -85,9 +63,29 @@ std::string frame_text(const Frame& f) {
     return std::string(text.data(), n);
 }
 
+unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+BusWriteResult to_router(BusWrite w) {
+    switch (w) {
+    case BusWrite::written: return BusWriteResult::written;
+    case BusWrite::busy: return BusWriteResult::busy;
+    case BusWrite::down: return BusWriteResult::down;
+    case BusWrite::refused: return BusWriteResult::refused;
+    }
+    return BusWriteResult::refused;
+}
+
 class Bridge {
 public:
-    explicit Bridge(const BridgeConfig& config) : config_(config) {}
+    explicit Bridge(const BridgeConfig& config) : config_(config) {
+        RouterOptions options;
+        options.pace_batch = bus_batch;
+        options.stall_after_us = config.stall_after_us;
+        router_ = std::make_unique<Router<max_routed_peers>>(options);
+        router_->set_forward_filter(0, &config_.forward);
+        policy_.read_only = config.serve && config.read_only;
+        policy_.allow = config.allow_transmit.empty() ? nullptr : &config_.allow_transmit;
+    }
 
     ~Bridge() {
         for (int fd : listen_fds_) {
@@ -96,46 +94,31 @@ public:
         for (auto& c : connections_) {
             ::close(c->fd);
         }
-        if (signal_fd_ >= 0) {
-            ::close(signal_fd_);
-        }
-        if (epoll_fd_ >= 0) {
-            ::close(epoll_fd_);
-        }
     }
 
     int run() {
         if (!setup()) {
             return 1;
         }
-        std::array<epoll_event, 64> events{};
-        while (!stopping_ && exit_status_ < 0) {
-            const int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), wait_ms());
-            if (n < 0 && errno != EINTR) {
-                LOG_ERROR("epoll_wait: %s", std::strerror(errno));
-                return 1;
-            }
-            now_ = monotonic_us();
+        while (loop_.stop_signal() == 0 && exit_status_ < 0) {
+            const auto events = loop_.wait(deadline());
+            now_ = loop_.now();
             bool bus_readable = false;
-            for (int i = 0; i < n; ++i) {
-                const int fd = events[i].data.fd;
-                const std::uint32_t what = events[i].events;
-                if (fd == signal_fd_) {
-                    signalfd_siginfo info{};
-                    if (::read(signal_fd_, &info, sizeof info) == sizeof info) {
-                        LOG_INFO("received %s; closing sessions", strsignal(static_cast<int>(info.ssi_signo)));
-                    }
-                    stopping_ = true;
-                } else if (std::find(listen_fds_.begin(), listen_fds_.end(), fd) != listen_fds_.end()) {
+            for (const epoll_event& e : events) {
+                const int fd = e.data.fd;
+                if (std::find(listen_fds_.begin(), listen_fds_.end(), fd) != listen_fds_.end()) {
                     accept_clients(fd);
                 } else if (Connection* c = find(fd)) {
-                    on_connection_event(*c, what);
-                } else if (fd == registered_bus_read_fd_) {
+                    on_io(*c, e.events);
+                } else if (fd == bus_read_fd_) {
                     bus_readable = true;
                 }
-                // The stdout wait fd needs no action: draining below retries the writes.
+                // The bus write fd needs no action: draining below retries the writes.
             }
             service(bus_readable);
+        }
+        if (loop_.stop_signal() != 0) {
+            LOG_INFO("received %s; closing sessions", strsignal(loop_.stop_signal()));
         }
         shutdown();
         return exit_status_ < 0 ? 0 : exit_status_;
@@ -143,16 +126,11 @@ public:
 
 private:
     bool setup() {
-        epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
-        sigset_t signals;
-        sigemptyset(&signals);
-        sigaddset(&signals, SIGINT);
-        sigaddset(&signals, SIGTERM);
-        sigprocmask(SIG_BLOCK, &signals, nullptr);
-        signal(SIGPIPE, SIG_IGN);
-        signal_fd_ = signalfd(-1, &signals, SFD_NONBLOCK | SFD_CLOEXEC);
-        watch(signal_fd_, EPOLLIN);
-
+        std::string error;
+        if (!loop_.open(error)) {
+            LOG_ERROR("%s", error.c_str());
+            return false;
+        }
         if (config_.can_interface == "-") {
             bus_ = std::make_unique<StdioPort>();
         } else {
@@ -166,7 +144,7 @@ private:
                      can->fd_capable() ? "CAN FD" : "classic CAN", can->kernel_filter_count());
             bus_ = std::move(can);
         }
-        now_ = monotonic_us();
+        now_ = loop_.now();
         next_maintain_ = now_ + second_us;
         next_stats_ = config_.stats_interval_us ? now_ + config_.stats_interval_us : 0;
         if (config_.serve) {
@@ -176,9 +154,9 @@ private:
                 return false;
             }
             for (int fd : listen_fds_) {
-                watch(fd, EPOLLIN);
-                LOG_INFO("listening on %s (bus %s, protocol version up to %u, at most %d clients%s)",
-                         local_name(fd).c_str(), bus_->name().c_str(), config_.max_version, config_.max_clients,
+                loop_.set_interest(fd, EPOLLIN);
+                LOG_INFO("listening on %s (bus %s, protocol version %u to %u, at most %d clients%s)", local_name(fd).c_str(),
+                         bus_->name().c_str(), config_.min_version, config_.max_version, config_.max_clients,
                          config_.read_only ? ", read-only" : "");
             }
         } else {
@@ -187,27 +165,9 @@ private:
         return true;
     }
 
-    // ---- epoll bookkeeping -----------------------------------------------------------
-    void watch(int fd, std::uint32_t events) {
-        epoll_event e{};
-        e.events = events;
-        e.data.fd = fd;
-        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &e);
-    }
-    void rewatch(int fd, std::uint32_t events) {
-        epoll_event e{};
-        e.events = events;
-        e.data.fd = fd;
-        epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &e);
-    }
-
     Connection* find(int fd) {
-        for (auto& c : connections_) {
-            if (c->fd == fd) {
-                return c.get();
-            }
-        }
-        return nullptr;
+        const auto index = static_cast<std::size_t>(fd);
+        return fd >= 0 && index < by_fd_.size() ? by_fd_[index] : nullptr;
     }
 
     // ---- connections -----------------------------------------------------------------
@@ -215,56 +175,139 @@ private:
         SessionOptions o;
         o.role = role;
         o.max_version = max_version;
+        o.min_version = config_.min_version;
         o.features = config_.features;
         o.negotiation_timeout_us = config_.negotiation_timeout_us;
         o.heartbeat_interval_us = config_.heartbeat_us;
         o.dead_after_us = config_.dead_after_us;
         o.max_frame_age_us = config_.max_age_us;
-        o.accept_frames = !config_.read_only;
         return o;
     }
 
-    void add_connection(int fd, std::string peer, bool connecting, Role role, std::uint32_t max_version) {
-        auto c = std::make_unique<Connection>();
-        c->fd = fd;
-        c->peer = std::move(peer);
-        c->connecting = connecting;
-        if (!connecting) {
-            start_session(*c, role, max_version);
+    Connection& add_connection(int fd, std::string name, bool connecting) {
+        auto owned = std::make_unique<Connection>();
+        Connection& c = *owned;
+        c.fd = fd;
+        c.name = std::move(name);
+        c.connecting = connecting;
+        c.connected_us = now_;
+        const auto index = static_cast<std::size_t>(fd);
+        if (index >= by_fd_.size()) {
+            by_fd_.resize(index + 1, nullptr);
         }
-        c->registered = connecting ? EPOLLOUT : EPOLLIN;
-        watch(fd, c->registered);
-        connections_.push_back(std::move(c));
+        by_fd_[index] = &c;
+        connections_.push_back(std::move(owned));
+        loop_.set_interest(fd, connecting ? EPOLLOUT : EPOLLIN);
+        return c;
     }
 
-    void start_session(Connection& c, Role role, std::uint32_t max_version) {
-        c.session = std::make_unique<BridgeSession>(session_options(role, max_version), now_);
-        if (role == Role::client && !config_.subscription.empty() &&
-            !c.session->set_local_subscription(config_.subscription)) {
-            LOG_WARNING("subscription has more entries than a session holds; sending all it can");
-        }
+    void start_link(Connection& c, Role role, std::uint32_t max_version) {
+        c.transport = make_plain_transport(c.fd);
+        c.link = std::make_unique<TcpcanLink>(c.name, session_options(role, max_version), config_.subscription, limiter_,
+                                              now_);
+    }
+
+    [[nodiscard]] std::size_t count(bool agreed) const {
+        return static_cast<std::size_t>(std::count_if(connections_.begin(), connections_.end(), [agreed](const auto& c) {
+            return c->link && !c->link->closed() && c->attached == agreed;
+        }));
     }
 
     void accept_clients(int listen_fd) {
         for (int i = 0; i < 64; ++i) {
             const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
-                if (errno != EAGAIN && errno != EINTR) {
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                    pause_accepting(std::strerror(errno));
+                } else if (errno != EAGAIN && errno != EINTR && system_limiter_.allow("accept", now_)) {
                     LOG_WARNING("accept: %s", std::strerror(errno));
                 }
                 return;
             }
             configure_connection(fd);
-            std::string peer = peer_name(fd);
-            if (static_cast<int>(connections_.size()) >= config_.max_clients) {
-                // Before agreement only 'v' may be sent, so there is no way to say why.
-                LOG_WARNING("refusing client %s: already %zu clients (--max-clients %d)", peer.c_str(),
-                            connections_.size(), config_.max_clients);
-                ::close(fd);
-                continue;
+            std::string name = peer_name(fd);
+            if (count(false) >= static_cast<std::size_t>(config_.max_pending)) {
+                close_oldest_pending(name);
             }
-            LOG_INFO("client %s connected (%zu now)", peer.c_str(), connections_.size() + 1);
-            add_connection(fd, std::move(peer), false, Role::server, config_.max_version);
+            if (host_limiter_.allow(host_of(name) + " connect", now_)) {
+                LOG_INFO("client %s connected (%zu now)", name.c_str(), connections_.size() + 1);
+            }
+            Connection& c = add_connection(fd, std::move(name), false);
+            start_link(c, Role::server, config_.max_version);
+        }
+    }
+
+    // Out of descriptors: stop accepting for a second instead of spinning on a listening
+    // socket that stays readable. Existing clients are served meanwhile.
+    void pause_accepting(const char* why) {
+        for (int fd : listen_fds_) {
+            loop_.set_interest(fd, 0);
+        }
+        accept_resume_at_ = now_ + second_us;
+        if (system_limiter_.allow("accept-paused", now_)) {
+            LOG_WARNING("accept: %s; not accepting new connections for 1 s (%zu open)", why, connections_.size());
+        }
+    }
+
+    void close_oldest_pending(const std::string& newcomer) {
+        std::vector<AdmissionCandidate> all;
+        std::vector<Connection*> who;
+        for (auto& c : connections_) {
+            if (c->link && !c->attached && !c->link->closed()) {
+                all.push_back({false, c->connected_us, c->link->last_received_us()});
+                who.push_back(c.get());
+            }
+        }
+        if (const auto pick = oldest_pending(all)) {
+            Connection& victim = *who[*pick];
+            ++pending_closed_;
+            if (host_limiter_.allow(host_of(newcomer) + " pending-full", now_)) {
+                LOG_WARNING("%s: closing, not agreed after %.1f s: %d connections are waiting to agree (--max-pending) "
+                            "and %s came",
+                            victim.name.c_str(), static_cast<double>(now_ - victim.connected_us) / 1e6,
+                            config_.max_pending, newcomer.c_str());
+            }
+            remove_connection(victim);
+        }
+    }
+
+    // A connection agreed: route it, if there is room (see admission.hpp).
+    void admit(Connection& c) {
+        if (config_.serve && count(true) >= static_cast<std::size_t>(config_.max_clients)) {
+            std::vector<AdmissionCandidate> all;
+            std::vector<Connection*> who;
+            for (auto& other : connections_) {
+                if (other->attached && !other->link->closed()) {
+                    all.push_back({true, other->connected_us, other->link->last_received_us()});
+                    who.push_back(other.get());
+                }
+            }
+            const auto pick = idlest_agreed(all, now_, config_.evict_idle_us);
+            if (!pick) {
+                ++refused_full_;
+                if (host_limiter_.allow(host_of(c.name) + " full", now_)) {
+                    LOG_WARNING("%s: refusing: already %d clients (--max-clients), none silent for %.0f s", c.name.c_str(),
+                                config_.max_clients, static_cast<double>(config_.evict_idle_us) / 1e6);
+                }
+                c.link->close(CloseReason::server_full, "server full", now_);
+                return;
+            }
+            Connection& idle = *who[*pick];
+            ++evicted_;
+            if (host_limiter_.allow(host_of(idle.name) + " evicted", now_)) {
+                LOG_WARNING("%s: closing after %.1f s of silence to make room for %s (--max-clients %d)", idle.name.c_str(),
+                            static_cast<double>(now_ - idle.link->last_received_us()) / 1e6, c.name.c_str(),
+                            config_.max_clients);
+            }
+            idle.link->close(CloseReason::server_full, "server full: closed after a silence to make room", now_);
+        }
+        if (!router_->attach(*c.link, 0, policy_)) {
+            c.link->close(CloseReason::server_full, "server full", now_);
+            return;
+        }
+        c.attached = true;
+        if (!config_.serve) {
+            backoff_.connected(now_);
         }
     }
 
@@ -279,7 +322,11 @@ private:
             return;
         }
         LOG_DEBUG("connecting to %s (proposing version %u)", target.c_str(), version);
-        add_connection(fd, target, in_progress, Role::client, version);
+        client_version_ = version;
+        Connection& c = add_connection(fd, target, in_progress);
+        if (!in_progress) {
+            start_link(c, Role::client, version);
+        }
     }
 
     void connection_failed(const std::string& why) {
@@ -288,269 +335,191 @@ private:
             exit_status_ = 1;
             return;
         }
-        LOG_WARNING("%s; retrying in %.0f s", why.c_str(), static_cast<double>(backoff_us_) / 1e6);
-        reconnect_at_ = now_ + backoff_us_;
-        backoff_us_ = std::min(backoff_us_ * 2, max_backoff_us);
+        const std::uint64_t delay = backoff_.next_delay(now_, static_cast<std::uint32_t>(random_()));
+        LOG_WARNING("%s; retrying in %.2f s", why.c_str(), static_cast<double>(delay) / 1e6);
+        reconnect_at_ = now_ + delay;
     }
 
-    void on_connection_event(Connection& c, std::uint32_t what) {
+    void on_io(Connection& c, std::uint32_t what) {
         if (c.connecting) {
             if (!(what & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
                 return;
             }
             const NetResult r = finish_connect(c.fd);
             if (!r.ok) {
-                const std::string why = "cannot connect to " + c.peer + ": " + r.error;
-                remove_connection(c, false);
+                const std::string why = "cannot connect to " + c.name + ": " + r.error;
+                remove_connection(c);
                 connection_failed(why);
                 return;
             }
             c.connecting = false;
-            c.peer = peer_name(c.fd);
-            const std::uint32_t version = fallback_to_v1_ ? 1 : config_.max_version;
-            LOG_INFO("connected to %s from %s; proposing version %u", c.peer.c_str(), local_name(c.fd).c_str(), version);
-            start_session(c, Role::client, version);
+            start_link(c, Role::client, client_version_);
             return;
         }
-        if (what & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-            read_from_peer(c);
+        if (what & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+            read_from(c);
+        }
+        if (what & (EPOLLOUT | EPOLLERR)) {
+            flush(c);
         }
     }
 
-    void read_from_peer(Connection& c) {
-        BridgeSession& s = *c.session;
-        const std::size_t room = s.bus_queue_free() * 8;
-        if (room == 0 || s.is_closed()) {
+    void read_from(Connection& c) {
+        for (int round = 0; round < 4; ++round) {
+            const std::size_t budget = std::min(c.link->read_budget(), read_buffer_.size());
+            if (budget == 0) {
+                return;  // interest drops EPOLLIN until the link has room again
+            }
+            const IoResult r = c.transport->read(std::span<std::uint8_t>(read_buffer_.data(), budget));
+            if (r.status == IoStatus::ok) {
+                c.link->receive(std::span<const std::uint8_t>(read_buffer_.data(), r.bytes), now_);
+                if (r.bytes < budget) {
+                    return;
+                }
+                continue;
+            }
+            if (r.status == IoStatus::would_block) {
+                return;
+            }
+            if (r.status == IoStatus::error && host_limiter_.allow(host_of(c.name) + " lost", now_)) {
+                LOG_WARNING("%s: connection lost: %s", c.name.c_str(), c.transport->last_error().c_str());
+            }
+            c.link->transport_closed(now_);
             return;
-        }
-        const ssize_t n = ::read(c.fd, read_buffer_.data(), std::min(read_buffer_.size(), room));
-        if (n > 0) {
-            const ReceiveResult r = s.receive(std::span<const std::uint8_t>(read_buffer_.data(), static_cast<std::size_t>(n)), now_);
-            (void)r;  // a protocol error arrives as an event and closes the session
-        } else if (n == 0) {
-            LOG_DEBUG("%s: end of stream", c.peer.c_str());
-            s.transport_closed(now_);
-        } else if (errno != EAGAIN && errno != EINTR) {
-            LOG_WARNING("%s: connection lost: %s", c.peer.c_str(), std::strerror(errno));
-            s.transport_closed(now_);
         }
     }
 
-    // Writes what the session has for the peer; false when the connection broke.
     void flush(Connection& c) {
-        BridgeSession& s = *c.session;
-        while (!s.output().empty()) {
-            const auto out = s.output();
-            const ssize_t n = send(c.fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n > 0) {
-                s.consume_output(static_cast<std::size_t>(n));
-                continue;
-            }
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            if (n < 0 && errno != EAGAIN) {
-                LOG_WARNING("%s: connection lost while sending: %s", c.peer.c_str(), std::strerror(errno));
-                s.transport_closed(now_);
-            }
+        if (!c.transport) {
             return;
         }
-    }
-
-    void log_events(Connection& c) {
-        BridgeSession& s = *c.session;
-        const char* peer = c.peer.c_str();
-        Event e;
-        while (s.poll_event(e)) {
-            switch (e.type) {
-            case EventType::version_agreed:
-                LOG_INFO("%s: version %u agreed%s", peer, e.value, e.value == 1 ? " (plain tcpcan)" : "");
-                break;
-            case EventType::features_agreed:
-                backoff_us_ = second_us;
-                if (s.version() >= 2) {
-                    LOG_INFO("%s: features agreed: %s", peer, feature_names(e.value).c_str());
-                }
-                if (s.version() == 1 && !config_.subscription.empty()) {
-                    LOG_WARNING("%s: version 1 cannot subscribe; filtering received frames here instead", peer);
-                }
-                break;
-            case EventType::subscription_set:
-                LOG_INFO("%s: subscribed with %u filter entries", peer, e.value);
-                break;
-            case EventType::sequence_gap:
-                LOG_WARNING("%s: SEQ gap: %u frames lost before sequence %u", peer, e.value2, e.value + e.value2);
-                break;
-            case EventType::sequence_duplicate:
-                LOG_WARNING("%s: SEQ duplicate: sequence %u dropped", peer, e.value);
-                break;
-            case EventType::sequence_reordered:
-                LOG_WARNING("%s: SEQ late frame: sequence %u", peer, e.value);
-                break;
-            case EventType::rtt_measured:
-                LOG_DEBUG("%s: round trip %.3f ms", peer, e.value / 1000.0);
-                break;
-            case EventType::peer_dead:
-                LOG_WARNING("%s: dead peer: nothing received for %.1f s", peer, e.value / 1e6);
-                break;
-            case EventType::protocol_error:
-                LOG_WARNING("%s: protocol error: %s at byte %llu of the stream; closing", peer, describe(e.error),
-                            static_cast<unsigned long long>(e.offset));
-                break;
-            case EventType::closed:
-                if (e.by_peer && s.version() >= 2 && !s.close_text().empty()) {
-                    LOG_INFO("%s: closed by peer: %s (%.*s)", peer, describe(e.reason), static_cast<int>(s.close_text().size()),
-                             s.close_text().data());
-                } else if (e.by_peer) {
-                    LOG_INFO("%s: %s", peer, s.version() >= 2 && e.reason != CloseReason::normal ? describe(e.reason)
-                                                                                                  : "disconnected");
-                } else {
-                    LOG_INFO("%s: closing: %s", peer, describe(e.reason));
-                }
-                break;
+        for (;;) {
+            const auto out = c.link->output();
+            if (out.empty()) {
+                return;
             }
+            const IoResult r = c.transport->write(out);
+            if (r.status == IoStatus::ok && r.bytes > 0) {
+                c.link->consume_output(r.bytes);
+                continue;
+            }
+            if (r.status == IoStatus::error || r.status == IoStatus::closed) {
+                if (host_limiter_.allow(host_of(c.name) + " lost", now_)) {
+                    LOG_WARNING("%s: connection lost while sending: %s", c.name.c_str(), c.transport->last_error().c_str());
+                }
+                c.link->transport_closed(now_);
+            }
+            return;
         }
     }
 
     // At most one line a second per peer, so a slow peer cannot flood the log.
     void log_new_drops(Connection& c) {
-        const SessionStats& s = c.session->stats();
-        const std::uint64_t drops = s.dropped_towards_peer() + s.dropped_towards_bus();
+        const std::uint64_t drops = c.link->drops();
         if (drops == c.drops_logged || now_ - c.drops_logged_at < second_us) {
             return;
         }
-        LOG_WARNING("%s: %llu frames dropped so far (towards peer: output full %llu; towards bus: expired %llu, "
-                    "read-only %llu, queue full %llu)",
-                    c.peer.c_str(), ull(drops), ull(s.drop_output_full), ull(s.drop_expired), ull(s.drop_refused),
-                    ull(s.drop_bus_queue_full));
+        LOG_WARNING("%s: %s", c.name.c_str(), c.link->describe_drops().c_str());
         c.drops_logged = drops;
         c.drops_logged_at = now_;
     }
 
-    void remove_connection(Connection& c, bool reconnect) {
-        if (c.session) {
-            if (!c.session->is_closed()) {
-                c.session->close(CloseReason::normal, "", now_);
+    void log_stall(Connection& c) {
+        const bool stalled = c.attached && router_->stalled(*c.link, now_);
+        if (stalled == c.stalled) {
+            return;
+        }
+        c.stalled = stalled;
+        if (!host_limiter_.allow(host_of(c.name) + " stall", now_)) {
+            return;
+        }
+        if (stalled) {
+            LOG_WARNING("%s is not reading: %s is no longer paced to it; frames it cannot take are dropped and counted",
+                        c.name.c_str(), bus_->name().c_str());
+        } else {
+            LOG_INFO("%s is reading again", c.name.c_str());
+        }
+    }
+
+    void remove_connection(Connection& c) {
+        TcpcanLink* link = c.link.get();
+        if (link) {
+            if (!link->closed()) {
+                link->close(CloseReason::normal, "", now_);
             }
             flush(c);  // one try to deliver the close message
-            c.session->transport_closed(now_);
-            c.session->discard_bus_queue();
-            log_events(c);
-            ended_.add(c.session->stats());
+            link->transport_closed(now_);
+            link->discard();
+            link->log_events(now_);
+            if (c.attached) {
+                router_->detach(*link);
+            }
+            link->add_totals(ended_);
         }
-        const bool retry_v1 = c.session && c.session->retry_with_version_1();
-        const std::string peer = c.peer;
-        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+        const bool retry_v1 = link && link->retry_with_version_1();
+        const bool hung_up = link && link->hung_up_on_proposal();
+        const bool was_client_link = link && !config_.serve;
+        const std::string name = c.name;
+        if (c.transport) {
+            c.transport->shutdown();
+        }
+        loop_.forget(c.fd);
+        by_fd_[static_cast<std::size_t>(c.fd)] = nullptr;
         ::close(c.fd);
         connections_.erase(std::find_if(connections_.begin(), connections_.end(),
                                         [&c](const auto& p) { return p.get() == &c; }));
-        if (config_.serve || !reconnect || stopping_) {
+        if (!was_client_link || stopping_) {
             return;
         }
         if (retry_v1) {
-            LOG_INFO("%s closed the connection on our version %u proposal: retrying with version 1 (original tcpcan)",
-                     peer.c_str(), config_.max_version);
+            LOG_WARNING("%s closed the connection on our version %u proposal: retrying with version 1 (original "
+                        "tcpcan), which has no heartbeat, sequence numbers, timestamps, subscriptions or close reasons "
+                        "(--min-protocol-version 2 refuses this)",
+                        name.c_str(), config_.max_version);
             fallback_to_v1_ = true;
             reconnect_at_ = now_;
             return;
         }
+        if (hung_up && config_.min_version > 1) {
+            LOG_WARNING("%s closed the connection on our version %u proposal; not falling back to version 1 "
+                        "(--min-protocol-version %u)",
+                        name.c_str(), client_version_, config_.min_version);
+        }
         fallback_to_v1_ = false;
-        connection_failed("connection to " + peer + " ended");
+        connection_failed("connection to " + name + " ended");
     }
 
-    // ---- frames --------------------------------------------------------------------
-    bool established(const Connection& c) const {
-        return !c.connecting && c.session && c.session->state() == SessionState::established;
-    }
-
-    // A source that is not real time (stdin) is read only as fast as every peer takes it.
-    bool bus_read_allowed() const {
-        if (!bus_->paced()) {
-            return true;
-        }
-        bool any = false;
-        for (const auto& c : connections_) {
-            if (established(*c)) {
-                any = true;
-                if (c->session->output_room() < bus_batch * max_frame_message) {
-                    return false;
-                }
-            }
-        }
-        return any;
-    }
-
-    void offer_to_peers(const Frame& f, const Connection* except) {
-        for (auto& c : connections_) {
-            if (c.get() != except && established(*c)) {
-                (void)c->session->send_frame(f, now_);  // every outcome is counted by the session
-            }
-        }
-    }
-
+    // ---- frames ------------------------------------------------------------------------
     void read_bus() {
-        std::array<Frame, bus_batch> frames{};
-        for (int round = 0; round < 16 && bus_read_allowed(); ++round) {
-            const std::size_t n = bus_->read(frames);
+        for (int round = 0; round < 16 && router_->read_allowed(0, bus_->paced(), now_); ++round) {
+            const std::size_t n = bus_->read(frames_);
             for (std::size_t i = 0; i < n; ++i) {
-                const Frame& f = frames[i];
-                ++from_bus_;
                 if (log_enabled(LogLevel::debug)) {
-                    LOG_DEBUG("%s -> peers: %s", bus_->name().c_str(), frame_text(f).c_str());
+                    LOG_DEBUG("%s -> peers: %s", bus_->name().c_str(), frame_text(frames_[i]).c_str());
                 }
-                if (!config_.forward.matches(f)) {
-                    ++filtered_;
-                    continue;
-                }
-                if (std::none_of(connections_.begin(), connections_.end(), [this](const auto& c) { return established(*c); })) {
-                    ++unforwarded_;
-                    continue;
-                }
-                offer_to_peers(f, nullptr);
+                router_->from_bus(0, frames_[i], now_);
             }
-            if (n < frames.size()) {
+            if (n < frames_.size()) {
                 break;
             }
         }
     }
 
-    // Round robin over peers until the bus is busy or every queue is empty.
     void drain_to_bus() {
-        bus_busy_ = false;
-        bool progress = true;
-        while (progress && !bus_busy_) {
-            progress = false;
-            for (std::size_t i = 0; i < connections_.size() && !bus_busy_; ++i) {
-                Connection& c = *connections_[i];
-                if (!c.session) {
-                    continue;
+        const std::uint64_t wall = config_.max_age_us != 0 ? wall_clock_us() : 0;
+        bus_busy_ = !router_->drain_to_bus(
+            0,
+            [this](const Frame& f) {
+                const BusWrite w = bus_->write(f);
+                if (w == BusWrite::written && log_enabled(LogLevel::debug)) {
+                    LOG_DEBUG("peer -> %s: %s", bus_->name().c_str(), frame_text(f).c_str());
                 }
-                const Frame* f = c.session->peek_bus_frame(now_, wall_clock_us());
-                if (f == nullptr) {
-                    continue;
-                }
-                const BusWrite w = bus_->write(*f);
-                if (w == BusWrite::busy) {
-                    bus_busy_ = true;
-                    break;
-                }
-                progress = true;
-                if (w == BusWrite::written) {
-                    ++to_bus_;
-                    if (log_enabled(LogLevel::debug)) {
-                        LOG_DEBUG("%s -> %s: %s", c.peer.c_str(), bus_->name().c_str(), frame_text(*f).c_str());
-                    }
-                    // Our own socket does not see what it sends: other peers hear it from us.
-                    offer_to_peers(*f, &c);
-                } else if (w == BusWrite::down) {
-                    ++bus_down_drops_;
-                }
-                c.session->pop_bus_frame();
-            }
-        }
+                return to_router(w);
+            },
+            now_, wall);
     }
 
-    // ---- the loop's regular work ------------------------------------------------------
+    // ---- the loop's regular work ---------------------------------------------------------
     void service(bool bus_readable) {
         if (bus_readable || bus_->read_always_ready()) {
             read_bus();
@@ -558,7 +527,15 @@ private:
         drain_to_bus();
         if (now_ >= next_maintain_) {
             bus_->maintain();
+            limiter_.flush(now_);
+            host_limiter_.flush(now_);
             next_maintain_ = now_ + second_us;
+        }
+        if (accept_resume_at_ != 0 && now_ >= accept_resume_at_) {
+            accept_resume_at_ = 0;
+            for (int fd : listen_fds_) {
+                loop_.set_interest(fd, EPOLLIN);
+            }
         }
         if (next_stats_ != 0 && now_ >= next_stats_) {
             print_stats("stats");
@@ -570,25 +547,25 @@ private:
         }
         for (std::size_t i = 0; i < connections_.size();) {
             Connection& c = *connections_[i];
-            if (c.connecting) {
+            if (c.connecting || !c.link) {
                 ++i;
                 continue;
             }
-            c.session->tick(now_);
+            TcpcanLink& link = *c.link;
+            link.tick(now_);
             flush(c);
-            log_events(c);
+            if (!c.attached && link.ready() && !link.closed()) {
+                admit(c);
+                flush(c);
+            }
+            link.log_events(now_);
             log_new_drops(c);
-            if (c.session->is_closed()) {
-                remove_connection(c, true);
+            log_stall(c);
+            if (link.closed()) {
+                remove_connection(c);
                 continue;  // the vector shrank: same index, next connection
             }
-            std::uint32_t want = 0;
-            want |= c.session->bus_queue_free() > 0 ? std::uint32_t{EPOLLIN} : 0u;
-            want |= c.session->output().empty() ? 0u : std::uint32_t{EPOLLOUT};
-            if (want != c.registered) {
-                rewatch(c.fd, want);
-                c.registered = want;
-            }
+            loop_.set_interest(c.fd, c.transport->wanted_events(link.read_budget() > 0, !link.output().empty()));
             ++i;
         }
         const bool stdout_pending = !bus_->flush();
@@ -596,105 +573,115 @@ private:
     }
 
     void update_bus_watch(bool write_pending) {
-        const int read_fd = bus_read_allowed() ? bus_->read_fd() : -1;
-        if (read_fd != registered_bus_read_fd_ || bus_->generation() != registered_generation_) {
-            registered_generation_ = bus_->generation();
-            if (registered_bus_read_fd_ >= 0) {
-                epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, registered_bus_read_fd_, nullptr);
-            }
-            if (read_fd >= 0) {
-                watch(read_fd, EPOLLIN);
-            }
-            registered_bus_read_fd_ = read_fd;
+        const int read_fd = bus_->read_fd();
+        if (read_fd != bus_read_fd_ || bus_->generation() != bus_generation_) {
+            loop_.forget(bus_read_fd_);  // also when the port closed it: the cached interest goes
+            bus_read_fd_ = read_fd;
+            bus_generation_ = bus_->generation();
         }
+        const bool want_read = read_fd >= 0 && router_->read_allowed(0, bus_->paced(), now_);
         const int write_fd = (write_pending || bus_busy_) ? bus_->write_wait_fd() : -1;
-        if (write_fd != registered_bus_write_fd_) {
-            if (registered_bus_write_fd_ >= 0) {
-                epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, registered_bus_write_fd_, nullptr);
-            }
-            if (write_fd >= 0) {
-                watch(write_fd, EPOLLOUT);
-            }
-            registered_bus_write_fd_ = write_fd;
+        if (write_fd >= 0 && write_fd == read_fd) {
+            loop_.set_interest(read_fd, (want_read ? std::uint32_t{EPOLLIN} : 0u) | EPOLLOUT);
+            return;
         }
+        loop_.set_interest(bus_read_fd_, want_read ? std::uint32_t{EPOLLIN} : 0u);
+        if (write_fd != bus_write_fd_) {
+            loop_.forget(bus_write_fd_);
+            bus_write_fd_ = write_fd;
+        }
+        loop_.set_interest(bus_write_fd_, EPOLLOUT);
     }
 
-    int wait_ms() const {
-        if (bus_->read_always_ready() && bus_read_allowed()) {
+    std::uint64_t deadline() {
+        if (bus_->read_always_ready() && router_->read_allowed(0, bus_->paced(), now_)) {
             return 0;
         }
         std::uint64_t deadline = next_maintain_;
         if (next_stats_ != 0) {
             deadline = std::min(deadline, next_stats_);
         }
+        if (accept_resume_at_ != 0) {
+            deadline = std::min(deadline, accept_resume_at_);
+        }
         if (!config_.serve && connections_.empty() && reconnect_at_ != 0) {
             deadline = std::min(deadline, reconnect_at_);
         }
         for (const auto& c : connections_) {
-            if (c->session) {
-                deadline = std::min(deadline, c->session->next_deadline());
+            if (c->link) {
+                deadline = std::min(deadline, c->link->next_deadline());
             }
         }
         if (bus_busy_ && bus_->write_wait_fd() < 0) {
             deadline = std::min(deadline, now_ + 1000);  // SocketCAN gives no EPOLLOUT for ENOBUFS: poll
         }
-        if (deadline <= now_) {
-            return 0;
-        }
-        return static_cast<int>(std::min<std::uint64_t>((deadline - now_ + 999) / 1000, 1000));
+        return deadline;
     }
 
     void print_stats(const char* label) {
-        Totals t = ended_;
+        LinkTotals t = ended_;
         std::size_t live = 0;
         for (const auto& c : connections_) {
-            if (c->session) {
-                t.add(c->session->stats());
-                live += established(*c) ? 1 : 0;
+            if (c->link) {
+                c->link->add_totals(t);
+                live += c->attached && c->link->ready() ? 1 : 0;
             }
         }
         const BusCounters& b = bus_->counters();
-        const std::uint64_t dropped = t.dropped + bus_down_drops_ + b.refused + b.rx_overflow;
+        const BusRouteCounters& r = router_->counters(0);
+        const std::uint64_t dropped = t.dropped + r.dropped() + b.refused + b.rx_overflow;
         LOG_INFO("%s: from_bus=%llu to_bus=%llu sent=%llu received=%llu dropped=%llu filtered=%llu unforwarded=%llu "
                  "lost=%llu duplicates=%llu peers=%zu rtt_ms=%.3f drops[output_full=%llu bus_queue_full=%llu "
-                 "expired=%llu read_only=%llu bus_down=%llu bus_refused=%llu bus_rx_overflow=%llu unsent_at_close=%llu] bad_input=%llu",
-                 label, ull(from_bus_), ull(to_bus_), ull(t.sent), ull(t.received), ull(dropped), ull(filtered_ + t.filtered),
-                 ull(unforwarded_), ull(t.lost), ull(t.duplicates), live, t.rtt_us / 1000.0, ull(t.output_full),
-                 ull(t.bus_queue_full), ull(t.expired), ull(t.refused_read_only), ull(bus_down_drops_), ull(b.refused),
-                 ull(b.rx_overflow), ull(t.unsent_at_close), ull(b.bad_input));
+                 "expired=%llu read_only=%llu not_allowed=%llu rate_limited=%llu bus_down=%llu bus_refused=%llu "
+                 "bus_rx_overflow=%llu unsent_at_close=%llu] bad_input=%llu evicted=%llu refused_full=%llu "
+                 "pending_closed=%llu log_dropped=%llu",
+                 label, ull(r.from_bus), ull(r.to_bus), ull(t.sent), ull(t.received), ull(dropped),
+                 ull(r.filtered + t.filtered), ull(r.unforwarded), ull(t.lost), ull(t.duplicates), live, t.rtt_us / 1000.0,
+                 ull(t.output_full), ull(t.bus_queue_full), ull(t.expired), ull(t.refused_read_only + r.refused_read_only),
+                 ull(r.refused_not_allowed), ull(r.refused_rate), ull(r.bus_down), ull(b.refused + r.bus_refused),
+                 ull(b.rx_overflow), ull(t.unsent_at_close), ull(b.bad_input), ull(evicted_), ull(refused_full_),
+                 ull(pending_closed_), ull(log_lines_dropped()));
     }
-    static unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
 
     void shutdown() {
+        stopping_ = true;
         now_ = monotonic_us();
         drain_to_bus();
         while (!connections_.empty()) {
             Connection& c = *connections_.front();
-            if (c.session && !c.session->is_closed()) {
-                c.session->close(CloseReason::shutdown, "tcpcan is shutting down", now_);
+            if (c.link && !c.link->closed()) {
+                c.link->close(CloseReason::shutdown, "tcpcan is shutting down", now_);
             }
-            remove_connection(c, false);
+            remove_connection(c);
         }
         bus_->flush();
         print_stats("final stats");
     }
 
     const BridgeConfig& config_;
-    int epoll_fd_ = -1;
-    int signal_fd_ = -1;
+    EventLoop loop_;
     std::unique_ptr<BusPort> bus_;
-    int registered_bus_read_fd_ = -1;
-    int registered_bus_write_fd_ = -1;
-    std::uint32_t registered_generation_ = 0;
+    std::unique_ptr<Router<max_routed_peers>> router_;
+    TransmitPolicy policy_{};
+    int bus_read_fd_ = -1;
+    int bus_write_fd_ = -1;
+    std::uint32_t bus_generation_ = 0;
     bool bus_busy_ = false;
     std::vector<int> listen_fds_;
     std::vector<std::unique_ptr<Connection>> connections_;
+    std::vector<Connection*> by_fd_;
     std::array<std::uint8_t, 65536> read_buffer_{};
-    Totals ended_{};
+    std::array<Frame, bus_batch> frames_{};
+    LinkTotals ended_{};
+    LogLimiter limiter_{5, 10 * second_us};        // per link and kind of event
+    LogLimiter host_limiter_{20, 10 * second_us};  // per host and kind of connection event
+    LogLimiter system_limiter_{1, second_us};      // accept failures and the like
+    ReconnectBackoff backoff_{};
+    std::minstd_rand random_{std::random_device{}()};
     std::uint64_t now_ = 0;
-    std::uint64_t from_bus_ = 0, to_bus_ = 0, filtered_ = 0, unforwarded_ = 0, bus_down_drops_ = 0;
-    std::uint64_t next_maintain_ = 0, next_stats_ = 0, reconnect_at_ = 0;
-    std::uint64_t backoff_us_ = second_us;
+    std::uint64_t next_maintain_ = 0, next_stats_ = 0, reconnect_at_ = 0, accept_resume_at_ = 0;
+    std::uint64_t evicted_ = 0, refused_full_ = 0, pending_closed_ = 0;
+    std::uint32_t client_version_ = highest_version;
     bool fallback_to_v1_ = false;
     bool stopping_ = false;
     int exit_status_ = -1;
@@ -703,8 +690,8 @@ private:
 }  // namespace
 
 int run_bridge(const BridgeConfig& config) {
-    Bridge bridge(config);
-    return bridge.run();
+    auto bridge = std::make_unique<Bridge>(config);  // 64 KiB read buffer and the Router: not on the stack
+    return bridge->run();
 }
 
 }  // namespace tcpcan::linux_port

@@ -1,5 +1,6 @@
-// The bridge: one epoll loop, no threads, moving frames between a bus port and TCP
-// peers through tcpcan sessions.
+// The bridge: a bus port, the Router and the connections (one epoll loop, no threads).
+// bridge.cpp composes them; the policy lives in the Router (include/tcpcan/router.hpp),
+// the protocol in each Link (tcpcan_link.hpp), admission in admission.hpp.
 #pragma once
 
 #include <cstdint>
@@ -16,15 +17,20 @@ struct BridgeConfig {
     std::string host;           // server: the address bound; client: the server's
     std::uint16_t port = 20010;
     std::uint32_t max_version = highest_version;
+    std::uint32_t min_version = 1;  // refuse to agree below this (no fallback to 1 when 2)
     std::uint32_t features = feature::sequence;
-    FilterSet<512> forward;       // which bus frames this side forwards (allow + deny entries)
-    FilterSet<64> subscription;   // asked of the server (client, version 2)
+    FilterSet<512> forward;         // which bus frames this side forwards (allow + deny entries)
+    FilterSet<64> subscription;     // asked of the server (client, version 2)
+    FilterSet<512> allow_transmit;  // server: only matching client frames reach the bus (empty = all)
     std::uint64_t heartbeat_us = 0;
     std::uint64_t dead_after_us = 0;
     std::uint64_t max_age_us = 0;
     std::uint64_t negotiation_timeout_us = 5'000'000;
     std::uint64_t stats_interval_us = 0;
+    std::uint64_t evict_idle_us = 5'000'000;  // a full server closes a session silent this long for a newcomer
+    std::uint64_t stall_after_us = 2'000'000;  // a peer with no room this long no longer paces stdin
     int max_clients = 16;
+    int max_pending = 64;  // connections that have not agreed yet
     bool read_only = false;
     bool retry = true;
 };

@@ -1,0 +1,80 @@
+// A tcpcan protocol session (versions 1 and 2) as a Link. Until it has agreed, the
+// session lives in small storage (a few KiB), so connections that never agree cost
+// little; once established it moves into full-size storage (64 KiB towards the peer,
+// 2,048 frames towards the bus) with nothing lost.
+#pragma once
+
+#include <memory>
+
+#include <tcpcan/filter.hpp>
+#include <tcpcan/session.hpp>
+
+#include "link.hpp"
+#include "log.hpp"
+
+namespace tcpcan::linux_port {
+
+class TcpcanLink final : public Link {
+public:
+    // 64 KiB of encoded frames towards the peer (~3,000 frames: a fraction of a second of
+    // a full bus) and 2,048 frames waiting for the bus.
+    using FullSession = Session<65536, 2048, 64, 64>;
+    // While negotiating: room for the handshake and the first frames that follow it.
+    using PendingSession = Session<2048, 16, 64, 16>;
+
+    // `subscription` (client, may be empty) is asked of the server once agreed.
+    TcpcanLink(std::string name, const SessionOptions& options, const FilterSetBase& subscription, LogLimiter& limiter,
+               std::uint64_t now);
+    ~TcpcanLink() override;
+
+    // Peer
+    bool ready() const override;
+    void offer(const Frame& frame, std::uint64_t now) override;
+    bool has_room(std::size_t frames) const override;
+    const Frame* peek_for_bus(std::uint64_t now, std::uint64_t wall_clock_us) override;
+    void pop_for_bus() override;
+
+    // Link
+    std::size_t read_budget() const override;
+    void receive(std::span<const std::uint8_t> bytes, std::uint64_t now) override;
+    std::span<const std::uint8_t> output() const override;
+    void consume_output(std::size_t n) override;
+    void tick(std::uint64_t now) override;
+    std::uint64_t next_deadline() const override;
+    void close(CloseReason reason, std::string_view text, std::uint64_t now) override;
+    void transport_closed(std::uint64_t now) override;
+    bool closed() const override;
+    std::uint64_t last_received_us() const override { return last_rx_us_; }
+    void log_events(std::uint64_t now) override;
+    void discard() override;
+    void add_totals(LinkTotals& totals) const override;
+    std::uint64_t drops() const override;
+    std::string describe_drops() const override;
+
+    // Client side, after the transport ended before agreement: the server hung up on a
+    // proposal above 1 (as the original tcpcan does).
+    [[nodiscard]] bool hung_up_on_proposal() const;
+    [[nodiscard]] bool retry_with_version_1() const;
+    [[nodiscard]] std::uint32_t version() const;
+    [[nodiscard]] const SessionStats& stats() const;
+
+private:
+    template <class F>
+    decltype(auto) visit(F&& f) const {
+        return full_ ? f(*full_) : f(*pending_);
+    }
+    template <class F>
+    decltype(auto) visit(F&& f) {
+        return full_ ? f(*full_) : f(*pending_);
+    }
+    void grow_when_established();
+
+    std::unique_ptr<PendingSession> pending_;
+    std::unique_ptr<FullSession> full_;
+    LogLimiter& limiter_;
+    SessionOptions options_;
+    bool subscribing_ = false;
+    std::uint64_t last_rx_us_ = 0;
+};
+
+}  // namespace tcpcan::linux_port
