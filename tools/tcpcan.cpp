@@ -44,7 +44,11 @@ struct Options {
     double stats_s = 0;
     double negotiation_timeout_s = 5;
     unsigned protocol_version = highest_version;
+    unsigned min_protocol_version = 1;
     int max_clients = 16;
+    int max_pending = 64;
+    double evict_idle_s = 2;
+    std::vector<std::string> allow_transmit;
     bool read_only = false;
 };
 
@@ -66,7 +70,11 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--stats", o.stats_s, "log statistics every SEC seconds")->check(CLI::NonNegativeNumber);
     app.add_option("--negotiation-timeout", o.negotiation_timeout_s, "close connections that have not agreed within SEC seconds")->default_val(5)->check(CLI::PositiveNumber);
     app.add_option("--protocol-version", o.protocol_version, "highest protocol version proposed or accepted (1 = plain tcpcan)")->check(CLI::Range(1u, highest_version));
+    app.add_option("--min-protocol-version", o.min_protocol_version, "lowest protocol version agreed to; 2 refuses the fallback to plain tcpcan")->check(CLI::Range(1u, highest_version));
     app.add_option("--max-clients", o.max_clients, "most clients served at once")->default_val(16)->check(CLI::Range(1, 1024));
+    app.add_option("--max-pending", o.max_pending, "server: most connections still negotiating; a new one closes the oldest")->default_val(64)->check(CLI::Range(1, 4096));
+    app.add_option("--evict-idle", o.evict_idle_s, "server, when full: a client silent this many seconds makes room for a new one")->default_val(2)->check(CLI::NonNegativeNumber);
+    app.add_option("--allow-transmit", o.allow_transmit, "only peer frames matching SPEC reach the bus (repeatable; the rest are counted)");
     app.add_flag("--read-only", o.read_only, "server: refuse frames from clients (they are counted)");
 }
 
@@ -141,6 +149,9 @@ int run(const Options& o) {
     config.stats_interval_us = seconds_to_us(o.stats_s);
     config.negotiation_timeout_us = seconds_to_us(o.negotiation_timeout_s);
     config.max_clients = o.max_clients;
+    config.max_pending = o.max_pending;
+    config.min_version = o.min_protocol_version;
+    config.evict_idle_us = seconds_to_us(o.evict_idle_s);
     config.read_only = o.read_only;
     config.retry = !o.no_retry;
 
@@ -165,6 +176,15 @@ int run(const Options& o) {
                 return usage_error(error);
             }
         }
+    }
+    for (const std::string& spec : o.allow_transmit) {
+        if (!add_filters(spec, "--allow-transmit '" + spec + "'", false, config.allow_transmit, error)) {
+            return usage_error(error);
+        }
+    }
+    if (o.min_protocol_version > o.protocol_version) {
+        return usage_error("--min-protocol-version " + std::to_string(o.min_protocol_version) +
+                           " is above --protocol-version " + std::to_string(o.protocol_version));
     }
     for (const std::string& spec : o.subscribes) {
         if (o.serve) {

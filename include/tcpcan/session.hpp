@@ -497,6 +497,11 @@ private:
     constexpr void append_message(std::size_t size) { output_tail_ += size; }
 
     constexpr void push_event(const Event& event) {
+        // How a session ended is never lost to a flood of lesser events: the oldest makes room.
+        if (events_.full() && (event.type == EventType::closed || event.type == EventType::protocol_error)) {
+            events_.pop();
+            ++stats_.events_lost;
+        }
         if (!events_.push(event)) {
             ++stats_.events_lost;
         }

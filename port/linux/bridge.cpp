@@ -451,6 +451,7 @@ private:
             link->transport_closed(now_);
             link->discard();
             link->log_events(now_);
+            limiter_.release(link->name());
             if (c.attached) {
                 router_->detach(*link);
             }
@@ -609,7 +610,8 @@ private:
         }
         for (const auto& c : connections_) {
             if (c->link) {
-                deadline = std::min(deadline, c->link->next_deadline());
+                // A link closed by another's doing (eviction) is removed on the next pass, now.
+                deadline = std::min(deadline, c->link->closed() ? now_ : c->link->next_deadline());
             }
         }
         if (bus_busy_ && bus_->write_wait_fd() < 0) {

@@ -173,6 +173,18 @@ void LogLimiter::flush(std::uint64_t now) {
     }
 }
 
+void LogLimiter::release(std::string_view prefix) {
+    for (auto it = entries_.begin(); it != entries_.end();) {
+        const std::string_view key = it->key;
+        if (key.size() > prefix.size() && key.substr(0, prefix.size()) == prefix && key[prefix.size()] == ' ') {
+            report(*it);
+            it = entries_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
 void LogLimiter::report(const Entry& e) {
     if (e.suppressed > 0) {
         LOG_WARNING("%s: %llu similar messages suppressed", e.key.c_str(), static_cast<unsigned long long>(e.suppressed));

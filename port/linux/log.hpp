@@ -52,6 +52,8 @@ public:
     // Reports every suppressed count whose window has ended (call about once a second),
     // and forgets keys idle for a whole window.
     void flush(std::uint64_t now);
+    // Reports and forgets every key that starts with `prefix` and a space (a peer that left).
+    void release(std::string_view prefix);
 
 private:
     struct Entry {

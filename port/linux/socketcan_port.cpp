@@ -13,6 +13,8 @@
 #include <array>
 #include <vector>
 
+#include <tcpcan/linux_frame.hpp>
+
 #include "log.hpp"
 
 namespace tcpcan::linux_port {
@@ -61,30 +63,24 @@ std::vector<can_filter> kernel_filters(const FilterSetBase& set) {
     return out;
 }
 
-Frame from_kernel(const canfd_frame& k, std::size_t size) {
-    Frame f;
-    if (k.can_id & CAN_ERR_FLAG) {
-        f.flags = frame_flag::error;
-        f.id = k.can_id & CAN_ERR_MASK;
-    } else if (k.can_id & CAN_EFF_FLAG) {
-        f.flags = frame_flag::extended;
-        f.id = k.can_id & CAN_EFF_MASK;
-    } else {
-        f.id = k.can_id & CAN_SFF_MASK;
-    }
-    if ((k.can_id & CAN_RTR_FLAG) && !(k.can_id & CAN_ERR_FLAG)) {
-        f.flags |= frame_flag::remote;
-    }
-    if (size == CANFD_MTU) {
-        f.flags |= frame_flag::fd;
-        f.flags |= (k.flags & CANFD_BRS) ? frame_flag::brs : 0;
-        f.flags |= (k.flags & CANFD_ESI) ? frame_flag::esi : 0;
-    }
-    f.len = k.len;
-    if (!f.is_remote()) {
-        std::memcpy(f.data.data(), k.data, f.len <= 64 ? f.len : 64);
-    }
-    return f;
+// The kernel's structs are the bytes linux_frame.hpp converts (the same layout tcpcan
+// version 1 carries), except that can_id is in host byte order rather than little-endian.
+static_assert(sizeof(canfd_frame) == linux_canfd_frame_size && sizeof(can_frame) == linux_can_frame_size);
+
+LinuxFrameResult from_kernel(const canfd_frame& k, std::size_t size) {
+    std::array<std::uint8_t, linux_canfd_frame_size> bytes;
+    std::memcpy(bytes.data(), &k, size);
+    detail::store_le32(bytes.data(), k.can_id);
+    return from_linux_bytes(std::span<const std::uint8_t>(bytes.data(), size));
+}
+
+// Returns the size to write (CAN_MTU or CANFD_MTU).
+std::size_t to_kernel(const Frame& frame, canfd_frame& k) {
+    std::array<std::uint8_t, linux_canfd_frame_size> bytes;
+    const std::size_t size = to_linux_bytes(frame, bytes);
+    std::memcpy(&k, bytes.data(), size);
+    k.can_id = linux_can_id(frame);
+    return size;
 }
 
 }  // namespace
@@ -233,7 +229,12 @@ std::size_t SocketCanPort::read(std::span<Frame> out) {
             ++counters_.read_errors;
             continue;
         }
-        Frame f = from_kernel(frames[i], size);
+        const LinuxFrameResult converted = from_kernel(frames[i], size);
+        if (converted.problem != FrameProblem::none) {
+            ++counters_.read_errors;  // e.g. a standard id with bits above 0x7FF: not a frame we can carry
+            continue;
+        }
+        Frame f = converted.frame;
         for (cmsghdr* c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != nullptr; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMP) {
                 timeval tv{};
@@ -277,24 +278,8 @@ BusWrite SocketCanPort::write(const Frame& frame) {
         }
         return BusWrite::refused;
     }
-    canfd_frame k{};
-    k.can_id = frame.id;
-    if (frame.is_extended()) {
-        k.can_id |= CAN_EFF_FLAG;
-    }
-    if (frame.is_remote()) {
-        k.can_id |= CAN_RTR_FLAG;
-    }
-    k.len = frame.len;
-    std::size_t size = CAN_MTU;
-    if (frame.is_fd()) {
-        size = CANFD_MTU;
-        k.flags = static_cast<__u8>(CANFD_FDF | ((frame.flags & frame_flag::brs) ? CANFD_BRS : 0) |
-                                    ((frame.flags & frame_flag::esi) ? CANFD_ESI : 0));
-    }
-    if (!frame.is_remote()) {
-        std::memcpy(k.data, frame.data.data(), frame.len);
-    }
+    canfd_frame k;
+    const std::size_t size = to_kernel(frame, k);
     const ssize_t n = ::write(fd_, &k, size);
     if (n == static_cast<ssize_t>(size)) {
         return BusWrite::written;

@@ -994,6 +994,375 @@ class TestThroughput(BridgeTest):
 
 
 # ---------------------------------------------------------------------------------------
+def proc_cpu_seconds(pid):
+    """utime + stime of a process, in seconds (from /proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def raise_fd_limit(n):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+
+
+V2 = b"v\x04\x00\x00\x00\x02"
+V1 = b"v\x04\x00\x00\x00\x01"
+
+
+def agreed_raw_client(port, version=2, features=1, rcvbuf=None):
+    """A raw socket that agrees (version 1 or 2 with 'h') and then does whatever the test says."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    if version == 2:
+        s.sendall(V2 + b"h\x04" + struct.pack(">I", features))
+    else:
+        s.sendall(V1)
+    return s
+
+
+def f_message(can_id, data, seq=None):
+    flags = 0x40 if seq is not None else 0
+    body = struct.pack(">BIB", flags, can_id, len(data))
+    if seq is not None:
+        body += struct.pack(">I", seq)
+    body += data
+    return b"f" + bytes([len(body)]) + body
+
+
+class TestAdversarial(BridgeTest):
+    """Hostile and unlucky clients: each test reproduces a failure of the bridge before the
+    hub core (silent lock-out, a stalled reader, log abuse, busy loops, memory per
+    connection, slow recovery, silent downgrade, version-1 error frames)."""
+
+    def test_silent_agreed_connections_do_not_lock_out_a_client(self):
+        port = free_port()
+        server = self.start_server(port, ["--max-clients", "16"])
+        silent = []
+        for i in range(16):
+            silent.append(agreed_raw_client(port, version=1 if i % 2 else 2))
+            self.addCleanup(silent[-1].close)
+        self.assertTrue(server.wait_err(r"agreed", 16), self.logs())
+        t0 = time.monotonic()
+        client = self.start_client(port, version=None)
+        # Refused while every silent session is younger than --evict-idle (2 s), retried, then in.
+        self.assertTrue(server.wait_err(r"of silence to make room for", timeout=10.0),
+                        "a client could not get in past 16 silent connections within 10 s" + self.logs())
+        print("\n  client admitted after %.2f s past 16 silent connections" % (time.monotonic() - t0))
+        # A frame read before the client's own session is ready is unforwarded (counted), so
+        # offer it until one arrives.
+        for _ in range(20):
+            client.send(["123#C0FFEE"])
+            if server.wait_lines(1, timeout=0.5):
+                break
+        self.assertEqual(server.frames()[:1], ["123#C0FFEE"], self.logs())
+        server.send(["456#BEEF"])
+        self.wait_frames(client, ["456#BEEF"])
+        s_stats, _ = self.stop(server, client)
+        self.assertGreaterEqual(s_stats["evicted"], 1, self.logs())
+
+    def test_a_stalled_reader_does_not_stall_stdin_for_others(self):
+        count = 1000000
+        port = free_port()
+        server = self.start_server(port, ["--stats", "1"])
+        healthy = self.start_client(port, name="healthy")
+        stalled = agreed_raw_client(port, rcvbuf=4096)  # agrees, then never reads
+        self.addCleanup(stalled.close)
+        self.wait_agreed(server, 2, count=2)
+        lines = ["%03X#%08X" % (i & 0x7FF, i) for i in range(count)]
+        errors = []
+
+        def writer():
+            try:
+                for i in range(0, count, 10000):
+                    server.send(lines[i:i + 10000])
+            except OSError as e:
+                errors.append(repr(e))
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+        self.addCleanup(thread.join, 30)
+        deadline = time.monotonic() + 90
+        last, last_change = 0, time.monotonic()
+        while time.monotonic() < deadline:
+            n = len(healthy.raw_lines())
+            if n >= count:
+                break
+            if n != last:
+                last, last_change = n, time.monotonic()
+            elif time.monotonic() - last_change > 15:
+                break
+            time.sleep(0.2)
+        got = healthy.frames()
+        self.assertEqual(len(got), count, "the healthy client stopped receiving (stalled by the other)" + self.logs())
+        self.assertTrue(got == lines, "frames at the healthy client differ from those sent (order or content)")
+        self.assertEqual(got[-1], "%03X#%08X" % ((count - 1) & 0x7FF, count - 1), self.logs())
+        self.assertTrue(server.wait_err(r"is not reading: .* no longer paced to it"), self.logs())
+        self.assertTrue(server.wait_err(r"frames dropped so far \(towards peer: output full [1-9]"), self.logs())
+        s_stats, _ = self.stop(server, healthy)
+        self.assertGreater(s_stats["output_full"], 0, "the stalled peer's drops were not counted" + self.logs())
+
+    def test_peer_triggered_log_lines_are_limited_and_escaped(self):
+        port = free_port()
+        server = self.start_server(port)
+        s = agreed_raw_client(port, features=1)
+        self.assertTrue(server.wait_err(r"features agreed"), self.logs())
+        # 3,000 frames whose sequence numbers jump around: each one a gap or a duplicate.
+        burst = b"".join(f_message(0x100, b"\x01", seq=(i * 7919) % 50) for i in range(3000))
+        s.sendall(burst)
+        # A close text that tries to forge a log line of its own.
+        text = b"bye\n2026-01-01 00:00:00.000000 ERROR   forged line"
+        s.sendall(b"c" + bytes([1 + len(text)]) + b"\x00" + text)
+        TestSessions.recv_all(s, timeout=3)
+        s.close()
+        self.assertTrue(server.wait_err(r"similar messages suppressed"), self.logs())
+        err = server.err()
+        seq_lines = len(re.findall(r"SEQ (gap|duplicate|late)", err))
+        self.assertLessEqual(seq_lines, 15, "%d SEQ log lines from one peer" % seq_lines + self.logs())
+        self.assertNotIn("\n2026-01-01 00:00:00.000000 ERROR", err, "a peer forged a log line" + self.logs())
+        self.assertIn(r"bye\x0A2026-01-01", err, self.logs())
+        self.stop(server)
+
+    def test_a_blocked_stderr_never_blocks_the_loop(self):
+        port = free_port()
+        args = ["server", "--can", "-", "--bind", "127.0.0.1", "--port", str(port), "-v"]
+        p = subprocess.Popen([TCPCAN] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait()))
+        time.sleep(0.5)
+        client = self.start_client(port, version=None)
+        self.assertTrue(client.wait_err(r"features agreed"), self.logs())
+        n = 20000  # at -v every frame is a log line: far more than a pipe holds
+        client.send(["321#%08X" % i for i in range(n)])
+        out = b""
+        deadline = time.monotonic() + 30
+        import select
+        while out.count(b"\n") < n and time.monotonic() < deadline:
+            if select.select([p.stdout], [], [], 0.5)[0]:
+                out += os.read(p.stdout.fileno(), 1 << 20)
+        self.assertEqual(out.count(b"\n"), n, "frames stopped while nobody read stderr" + self.logs())
+        collected = []
+        reader = threading.Thread(target=lambda: collected.append(p.stderr.read()), daemon=True)
+        reader.start()
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=STOP_TIMEOUT), 0)
+        reader.join(timeout=10)
+        err = collected[0].decode(errors="replace") if collected else ""
+        self.assertRegex(err, r"\d+ log lines dropped: stderr was not taking them", err[-2000:])
+        stats = parse_stats(err)
+        self.assertGreater(stats["log_dropped"], 0, err[-2000:])
+        self.stop(client)
+
+    def test_out_of_descriptors_accept_backs_off(self):
+        import resource
+        port = free_port()
+
+        def low_fd_limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+        args = ["server", "--can", "-", "--bind", "127.0.0.1", "--port", str(port), "--negotiation-timeout", "30"]
+        err_path = os.path.join(self.tmpdir, "lowfd.err")
+        with open(err_path, "wb") as err, open(os.path.join(self.tmpdir, "lowfd.out"), "wb") as out:
+            p = subprocess.Popen([TCPCAN] + args, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                                 preexec_fn=low_fd_limit)
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait()))
+        deadline = time.monotonic() + START_TIMEOUT
+        while b"listening on" not in open(err_path, "rb").read() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for _ in range(40):
+            s = socket.socket()
+            s.settimeout(2)
+            s.connect(("127.0.0.1", port))  # queued by the kernel even when not accepted
+            socks.append(s)
+        time.sleep(0.5)
+        cpu0 = proc_cpu_seconds(p.pid)
+        time.sleep(3.0)
+        cpu = proc_cpu_seconds(p.pid) - cpu0
+        text = open(err_path, "rb").read().decode(errors="replace")
+        print("\n  server CPU while out of descriptors: %.3f s in 3 s" % cpu)
+        self.assertIn("Too many open files; not accepting new connections for 1 s", text)
+        self.assertLess(cpu, 0.6, "the loop spins while out of descriptors" + text[-3000:])
+        self.assertLessEqual(len(re.findall(r"accept: ", text)), 8, text[-3000:])
+        self.assertTrue(p.poll() is None)
+
+    def test_reset_while_the_bus_queue_is_full_costs_no_cpu(self):
+        port = free_port()
+        args = ["server", "--can", "-", "--bind", "127.0.0.1", "--port", str(port)]
+        p = subprocess.Popen([TCPCAN] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=open(os.path.join(self.tmpdir, "rst.err"), "wb"))
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait()))
+        time.sleep(0.5)
+        s = agreed_raw_client(port, features=0)  # frames without sequence numbers
+        time.sleep(0.3)
+        # Nobody reads the server's stdout: the bus is blocked and this client's queue fills.
+        frames = b"".join(f_message(0x200, struct.pack(">I", i)) for i in range(20000))
+        s.setblocking(False)
+        sent = 0
+        deadline = time.monotonic() + 10
+        while sent < len(frames) and time.monotonic() < deadline:
+            try:
+                sent += s.send(frames[sent:sent + 65536])
+            except BlockingIOError:
+                time.sleep(0.05)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()  # RST
+        time.sleep(0.5)
+        cpu0 = proc_cpu_seconds(p.pid)
+        time.sleep(2.0)
+        cpu = proc_cpu_seconds(p.pid) - cpu0
+        print("\n  server CPU after a reset with a full bus queue: %.3f s in 2 s" % cpu)
+        self.assertLess(cpu, 0.4, "the loop spins on a reset connection whose bus queue is full")
+        out = b""
+        deadline = time.monotonic() + 10
+        import select
+        while time.monotonic() < deadline and out.count(b"\n") < 2048:
+            if select.select([p.stdout], [], [], 0.5)[0]:
+                out += os.read(p.stdout.fileno(), 1 << 20)
+        self.assertGreaterEqual(out.count(b"\n"), 2048, "frames queued before the reset were not delivered")
+        self.assertTrue(p.poll() is None)
+
+    def test_pending_connections_cost_little_memory(self):
+        raise_fd_limit(4096)
+        port = free_port()
+        server = self.start_server(port, ["--max-pending", "1024", "--negotiation-timeout", "60"])
+        base = proc_rss_kib(server.p.pid)
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for _ in range(1024):
+            s = socket.socket()
+            s.settimeout(5)
+            s.connect(("127.0.0.1", port))
+            s.sendall(b"v\x04")  # half a proposal: it stays pending
+            socks.append(s)
+        deadline = time.monotonic() + 20
+        while len(os.listdir("/proc/%d/fd" % server.p.pid)) < 1024 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        rss = proc_rss_kib(server.p.pid)
+        print("\n  1,024 pending connections: server RSS %.1f MiB (%.1f MiB before, %.1f KiB each)"
+              % (rss / 1024.0, base / 1024.0, (rss - base) / 1024.0))
+        self.assertGreaterEqual(len(os.listdir("/proc/%d/fd" % server.p.pid)), 1024, self.logs())
+        self.assertLess(rss, 32 * 1024, "1,024 pending connections take %d KiB" % rss)
+        self.assertLess((rss - base) / 1024.0, 16.0, "more than 16 KiB per pending connection")
+        for s in socks:
+            s.close()
+        socks.clear()
+        self.stop(server)
+
+    def test_reconnect_first_retry_within_250_ms(self):
+        port = free_port()  # nobody listens yet
+        client = self.start_client(port, version=None)
+        self.assertTrue(client.wait_err(r"retrying in", 4), self.logs())
+        delays = [float(d) for d in re.findall(r"retrying in ([0-9.]+) s", client.err())]
+        self.assertLessEqual(delays[0], 0.25, self.logs())
+        self.assertLessEqual(delays[1], 0.5, self.logs())
+        self.assertGreater(max(delays[:4]), delays[0], "no backoff" + self.logs())
+        server = self.start_server(port)
+        t0 = time.monotonic()
+        self.wait_agreed(client, 2)
+        client.send(["7E0#0201"])
+        self.wait_frames(server, ["7E0#0201"])
+        print("\n  frames flow %.2f s after the server came up (retries so far: %s)"
+              % (time.monotonic() - t0, ", ".join("%.2f" % d for d in delays)))
+        self.stop(server, client)
+
+    def test_min_protocol_version_refuses_the_fallback(self):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(0.2)
+        self.addCleanup(listener.close)
+        port = listener.getsockname()[1]
+        proposals = []
+        stop = threading.Event()
+
+        def hang_up_on_everything():
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                conn.settimeout(2)
+                try:
+                    proposals.append(conn.recv(6))
+                except OSError:
+                    pass
+                conn.close()
+
+        thread = threading.Thread(target=hang_up_on_everything, daemon=True)
+        thread.start()
+        self.addCleanup(lambda: (stop.set(), thread.join(timeout=5)))
+        strict = self.start_client(port, ["--min-protocol-version", "2"], version=None, name="strict")
+        self.assertTrue(strict.wait_err(r"not falling back to version 1 \(--min-protocol-version 2\)", 3), self.logs())
+        self.assertTrue(proposals, self.logs())
+        self.assertEqual(set(proposals), {V2}, "a client with --min-protocol-version 2 proposed %r" % proposals)
+        strict.terminate()
+        strict.wait()
+        del proposals[:]
+        default = self.start_client(port, version=None, name="default")
+        self.assertTrue(default.wait_err(r"WARNING .*retrying with version 1 .*no heartbeat"), self.logs())
+        self.assertTrue(default.wait_err(r"retrying in"), self.logs())
+        self.assertIn(V1, proposals, self.logs())
+        default.terminate()
+        default.wait()
+
+    def test_min_protocol_version_on_the_server(self):
+        port = free_port()
+        server = self.start_server(port, ["--min-protocol-version", "2"])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(V1)
+            data, eof = TestSessions.recv_all(s)
+        self.assertEqual(data, b"v\x04\x00\x00\x00\x00", "expected 'v 0' (no common version)" + self.logs())
+        self.assertTrue(eof, self.logs())
+        self.assertTrue(server.wait_err(r"no protocol version in common"), self.logs())
+        self.stop(server)
+
+    def test_version_1_refuses_an_extended_error_frame(self):
+        port = free_port()
+        server = self.start_server(port)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(V1)
+            self.assertEqual(TestSessions.recv_exact(s, 6), V1, self.logs())
+            can_id = 0x80 | 0x20000000 | 0x80000000  # ERR | EFF
+            s.sendall(b"d\x10" + struct.pack("<IB3x", can_id, 8) + b"\x00" * 8)
+            data, eof = TestSessions.recv_all(s)
+            self.assertTrue(eof, "the server kept a client that sent an ERR|EFF frame" + self.logs())
+        self.assertTrue(server.wait_err(r"protocol error: frame content is invalid"), self.logs())
+        s_stats = self.stop(server)[0]
+        self.assertEqual(server.frames(), [], "an ERR|EFF frame reached the bus" + self.logs())
+        self.assertEqual(s_stats["to_bus"], 0, self.logs())
+
+    def test_allow_transmit_lets_only_matching_frames_reach_the_bus(self):
+        port = free_port()
+        server = self.start_server(port, ["--allow-transmit", "7DF,7E0-7EF"])
+        client = self.start_client(port)
+        other = self.start_client(port, name="other")
+        client.send(["7DF#0201", "123#01", "7E8#02", "1ABCDE0F#03", "20000080#0000000000000000"])
+        self.wait_frames(server, ["7DF#0201", "7E8#02"])
+        self.wait_frames(other, ["7DF#0201", "7E8#02"])
+        s_stats, _, _ = self.stop(server, client, other)
+        self.assertEqual(s_stats["not_allowed"], 3, self.logs())
+        self.assertEqual(s_stats["to_bus"], 2, self.logs())
+        self.assertEqual(server.frames(), ["7DF#0201", "7E8#02"], self.logs())
+
+
+# ---------------------------------------------------------------------------------------
 def main(argv):
     global TCPCAN
     args = list(argv[1:])
