@@ -282,12 +282,14 @@ private:
                 handshake_wants_ = EPOLLIN;
                 return IoStatus::would_block;
             }
+            if (errno == ECONNRESET) {
+                return closed_during_handshake();
+            }
             return fail(IoStatus::error, std::string("TLS handshake: read failed: ") + std::strerror(errno));
         }
         if (n == 0) {
-            return fail(IoStatus::closed, server_ ? "the client closed the connection before its TLS ClientHello"
-                                                  : "the server closed the connection on our TLS ClientHello (a "
-                                                    "plaintext server refuses TLS; or it refused us)");
+            return server_ ? fail(IoStatus::closed, "the client closed the connection before its TLS ClientHello")
+                           : closed_during_handshake();
         }
         first_byte_checked_ = true;
         if (server_ && byte != tls_handshake_record) {
@@ -299,6 +301,13 @@ private:
                                              describe_first_byte(byte));
         }
         return IoStatus::ok;
+    }
+
+    // The peer closed (or reset) the connection before the handshake ended.
+    IoStatus closed_during_handshake() {
+        return fail(IoStatus::closed, server_ ? "the client closed the connection during the TLS handshake"
+                                              : "the server closed the connection during the TLS handshake (a "
+                                                "plaintext server closes on a TLS ClientHello; or it refused us)");
     }
 
     IoStatus finish_handshake() {
@@ -333,15 +342,12 @@ private:
         if (!verify_error_.empty()) {
             return fail(IoStatus::error, verify_error_);
         }
-        if (ssl_error == SSL_ERROR_SYSCALL && errno != 0) {
+        if (ssl_error == SSL_ERROR_SYSCALL && errno != 0 && errno != ECONNRESET && errno != EPIPE) {
             return fail(IoStatus::error, std::string("TLS handshake: ") + std::strerror(errno));
         }
         if (ssl_error == SSL_ERROR_SYSCALL || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-            return fail(IoStatus::closed, server_ ? "the client closed the connection during the TLS handshake"
-                                                  : "the server closed the connection during the TLS handshake (a "
-                                                    "plaintext server refuses TLS; or it refused us)");
+            return closed_during_handshake();
         }
-        const bool psk = context_.uses_psk();
         switch (reason) {
         case SSL_R_BINDER_DOES_NOT_VERIFY:
             return fail(IoStatus::error,
@@ -356,24 +362,38 @@ private:
             return fail(IoStatus::error, "the peer does not offer TLS 1.3 (" + detail + ")");
         default: break;
         }
-        constexpr int alert_offset = SSL_AD_REASON_OFFSET;
-        if (reason > alert_offset && reason < alert_offset + 256) {
-            const int alert = reason - alert_offset;
-            std::string why = std::string("the ") + (server_ ? "client" : "server") + " refused the handshake (alert '" +
-                              SSL_alert_desc_string_long(alert) + "')";
-            if (!server_ && psk && (alert == SSL_AD_DECRYPT_ERROR || alert == SSL_AD_ILLEGAL_PARAMETER)) {
-                why += ": wrong pre-shared key for identity '" + context_.client_key()->identity + "'?";
-            } else if (!server_ && psk && alert == SSL_AD_HANDSHAKE_FAILURE) {
-                why += ": identity '" + context_.client_key()->identity + "' unknown to the server, or it wants certificates?";
-            } else if (!server_ && alert == SSL_AD_CERTIFICATE_REQUIRED) {
-                why += ": the server requires a client certificate";
-            } else if (!server_ && (alert == SSL_AD_UNKNOWN_CA || alert == SSL_AD_BAD_CERTIFICATE ||
-                                    alert == SSL_AD_CERTIFICATE_EXPIRED || alert == SSL_AD_DECRYPT_ERROR)) {
-                why += ": the server does not accept our certificate";
-            }
-            return fail(IoStatus::error, why);
+        if (const int alert = received_alert(reason); alert >= 0) {
+            return fail(IoStatus::error, describe_alert(alert, "handshake"));
         }
         return fail(IoStatus::error, "TLS handshake failed: " + detail);
+    }
+
+    // The alert a reason code says the peer sent, or -1.
+    static int received_alert(int reason) {
+        constexpr int offset = SSL_AD_REASON_OFFSET;
+        return reason > offset && reason < offset + 256 ? reason - offset : -1;
+    }
+
+    // "the server refused the handshake (alert 'decrypt error'): wrong pre-shared key ...?"
+    std::string describe_alert(int alert, const char* what) const {
+        const bool psk = context_.uses_psk();
+        std::string why = std::string("the ") + (server_ ? "client" : "server") + " refused the " + what + " (alert '" +
+                          SSL_alert_desc_string_long(alert) + "')";
+        if (server_) {
+            return why;
+        }
+        if (psk && (alert == SSL_AD_DECRYPT_ERROR || alert == SSL_AD_ILLEGAL_PARAMETER)) {
+            why += ": wrong pre-shared key for identity '" + context_.client_key()->identity + "'?";
+        } else if (psk && alert == SSL_AD_HANDSHAKE_FAILURE) {
+            why += ": identity '" + context_.client_key()->identity + "' unknown to the server, or it wants certificates?";
+        } else if (alert == SSL_AD_CERTIFICATE_REQUIRED) {
+            why += ": the server requires a client certificate";
+        } else if (!psk && (alert == SSL_AD_UNKNOWN_CA || alert == SSL_AD_BAD_CERTIFICATE ||
+                            alert == SSL_AD_CERTIFICATE_EXPIRED || alert == SSL_AD_DECRYPT_ERROR ||
+                            alert == SSL_AD_CERTIFICATE_UNKNOWN)) {
+            why += ": the server does not accept our certificate";
+        }
+        return why;
     }
 
     IoStatus io_failed(int ssl_error, const char* what) {
@@ -382,6 +402,11 @@ private:
         const std::string detail = openssl_errors();
         if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING || (ssl_error == SSL_ERROR_SYSCALL && errno == 0)) {
             return fail(IoStatus::closed, "the peer closed the connection without a TLS close_notify");
+        }
+        if (const int alert = received_alert(reason); alert >= 0) {
+            // TLS 1.3: a client's handshake ends before the server has judged its
+            // certificate, so that verdict arrives here, on the first read.
+            return fail(IoStatus::error, describe_alert(alert, "connection"));
         }
         if (ssl_error == SSL_ERROR_SYSCALL) {
             const bool reset = errno == ECONNRESET || errno == EPIPE;
@@ -557,6 +582,10 @@ TlsContextResult TlsContext::create(const TlsOptions& options) {
             return failed("cannot load the certificate " + options.cert_file);
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+            if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+                return failed("the private key " + options.key_file + " does not belong to the certificate " +
+                              options.cert_file);
+            }
             return failed("cannot load the private key " + options.key_file);
         }
         if (SSL_CTX_check_private_key(ctx) != 1) {
