@@ -187,6 +187,7 @@ public:
         errno = 0;
         std::size_t n = 0;
         const int result = SSL_read_ex(ssl_, into.data(), into.size(), &n);
+        last_read_ok_ = result == 1;
         if (result == 1) {
             read_wants_write_ = false;
             return {IoStatus::ok, n};
@@ -230,7 +231,9 @@ public:
         return EPOLLIN | ((app_has_output || read_wants_write_) ? EPOLLOUT : 0u);
     }
 
-    bool has_buffered_input() const override { return state_ == State::open && SSL_pending(ssl_) > 0; }
+    bool has_buffered_input() const override { // After a would_block the socket was drained, so epoll reports what comes next; after
+        // an ok, OpenSSL may hold whole records it read ahead (or decrypted bytes).
+        return state_ == State::open && last_read_ok_ && SSL_has_pending(ssl_) == 1; }
 
     const std::string& identity() const override { return identity_; }
     const std::string& last_error() const override { return error_; }
@@ -425,6 +428,7 @@ private:
     bool hello_sent_ = false;
     bool first_byte_checked_ = false;
     bool read_wants_write_ = false;
+    bool last_read_ok_ = false;
     std::string psk_identity_;
     std::string unknown_identity_;
     std::string verify_error_;
@@ -562,6 +566,8 @@ TlsContextResult TlsContext::create(const TlsOptions& options) {
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     (void)SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // One recv() takes many small records (a peer that writes one frame per record).
+    SSL_CTX_set_read_ahead(ctx, 1);
 
     if (psk) {
         if (SSL_CTX_set_ciphersuites(ctx, psk_ciphersuites) != 1) {

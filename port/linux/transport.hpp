@@ -53,7 +53,9 @@ public:
     // bytes to write. A handshake may need EPOLLOUT; a TLS write may need EPOLLIN.
     [[nodiscard]] virtual std::uint32_t wanted_events(bool app_has_output) const = 0;
 
-    // Decrypted bytes wait inside the transport: call read() again without waiting for epoll.
+    // Bytes wait inside the transport (TLS records read ahead, or decrypted bytes that did
+    // not fit the last read): call read() again without waiting for epoll. False once a
+    // read() returned would_block, so a partial record never makes the loop spin.
     [[nodiscard]] virtual bool has_buffered_input() const { return false; }
 
     // True while a handshake is under way: no application bytes move yet.

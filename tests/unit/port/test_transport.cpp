@@ -273,6 +273,40 @@ TEST_CASE("decrypted bytes left inside TLS are reported as buffered input") {
         total += more.bytes;
     }
     CHECK(total == bytes.size());
+    CHECK(server->read(small).status == IoStatus::would_block);
+    CHECK_FALSE(server->has_buffered_input());
+}
+
+TEST_CASE("records read ahead of one read() are reported, so a loop that reads once per wake-up loses nothing") {
+    TempDir dir;
+    auto server_context = psk_context(dir, TlsRole::server, "server.psk", "pi:" + key_a + "\n");
+    auto client_context = psk_context(dir, TlsRole::client, "client.psk", "pi:" + key_a + "\n");
+    SocketPair pair;
+    auto server = make_tls_transport(*server_context, pair.server);
+    auto client = make_tls_transport(*client_context, pair.client);
+    const HandshakeOutcome outcome = run_handshakes(*server, *client);
+    REQUIRE(outcome.server == IoStatus::ok);
+    REQUIRE(outcome.client == IoStatus::ok);
+    const auto bytes = pattern(18 * 100);
+    for (std::size_t i = 0; i < bytes.size(); i += 18) {  // one record per 18-byte message
+        REQUIRE(client->write(std::span(bytes).subspan(i, 18)).bytes == 18);
+    }
+    std::array<std::uint8_t, 65536> buffer{};
+    const IoResult first = server->read(buffer);  // the loop's one read per wake-up
+    REQUIRE(first.status == IoStatus::ok);
+    std::vector<std::uint8_t> received(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(first.bytes));
+    pollfd fd{server->fd(), POLLIN, 0};
+    CHECK(::poll(&fd, 1, 0) == 0);  // the socket is drained: epoll would not wake the loop...
+    int reads = 0;
+    while (server->has_buffered_input() && reads++ < 1000) {  // ...so the transport says so
+        const IoResult more = server->read(buffer);
+        if (more.status != IoStatus::ok) {
+            break;
+        }
+        received.insert(received.end(), buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(more.bytes));
+    }
+    CHECK(received == bytes);
+    CHECK_FALSE(server->has_buffered_input());
 }
 
 TEST_CASE("a wrong pre-shared key is refused, named on both sides") {
