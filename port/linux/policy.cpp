@@ -25,6 +25,16 @@ bool parse_count(std::string_view text, std::uint32_t& value) {
     return true;
 }
 
+// Identities are printable ASCII (PSK identities must be; certificate CNs are logged so).
+bool printable_ascii(std::string_view text) {
+    for (const char c : text) {
+        if (c < 0x20 || c > 0x7E) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // Drops a trailing '#' comment (values never hold '#').
 std::string_view without_comment(std::string_view text) {
     return trim(text.substr(0, text.find('#')));
@@ -60,6 +70,9 @@ PolicyFileResult parse_policy_text(std::string_view text, std::string_view sourc
             }
             if (identity.size() > max_identity_length) {
                 return fail("identity longer than " + std::to_string(max_identity_length) + " characters");
+            }
+            if (!printable_ascii(identity)) {
+                return fail("identity holds a character that is not printable ASCII");
             }
             for (std::size_t i = 0; i < result.policies.size(); ++i) {
                 if (result.policies[i].identity == identity) {
@@ -116,8 +129,10 @@ PolicyFileResult parse_policy_text(std::string_view text, std::string_view sourc
     }
     for (const ClientPolicy& policy : result.policies) {
         if (policy.burst != 0 && policy.max_frames_per_s == 0) {
+            // The message first: clearing the list frees `policy`.
+            std::string error = std::string(source) + ": section [" + policy.identity + "] sets burst without rate";
             result.policies.clear();
-            result.error = std::string(source) + ": section [" + policy.identity + "] sets burst without rate";
+            result.error = std::move(error);
             return result;
         }
     }

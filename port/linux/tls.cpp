@@ -332,6 +332,7 @@ private:
             identity_ = certificate_identity(peer);
         }
         state_ = State::open;
+        last_read_ok_ = true;  // the peer's first bytes may have come in with the handshake
         return IoStatus::ok;
     }
 

@@ -7,8 +7,9 @@
 //     `would_block` waits for wanted_events(), `error`/`closed` closes the connection and
 //     last_error() names why. The loop bounds the time and number of pending handshakes
 //     (see handshake_limit.hpp).
-//  2. Then: read() until it returns would_block (or the application has no room), and also
-//     while has_buffered_input(): TLS may hold decrypted bytes that epoll cannot see.
+//  2. Then (at once after the handshake: the peer's first bytes may have come with it):
+//     read() until it returns would_block (or the application has no room), and again
+//     whenever has_buffered_input(): TLS may hold records that epoll cannot see.
 //  3. write() what the application has; after `would_block`, the next write() must start
 //     with the same bytes (TLS retries the record it had begun); `ok` may move fewer bytes
 //     than offered.

@@ -110,6 +110,8 @@ TEST_CASE("every bad policy line is refused with the file, the line and the reas
         {"[a]\nrate = 1000001\n", "p line 2: rate: expected a whole number from 1 to 1000000, got '1000001'"},
         {"[a]\nrate =\n", "p line 2: rate: expected a whole number from 1 to 1000000, got ''"},
         {"[a]\nburst = 5\n", "p: section [a] sets burst without rate"},
+        {"[x]\nrate = 1\n[a]\nburst = 5\n[b]\n", "p: section [a] sets burst without rate"},
+        {"[a\x01" "b]\n", "p line 1: identity holds a character that is not printable ASCII"},
         {"[a]\nallow = 7DF,\n", "p line 2: allow: empty filter entry at column 13"},
         {"[a]\nallow = 7DG\n", "p line 2: allow: expected a hexadecimal digit at column 11"},
         {"[a]\nallow = 800\n", "p line 2: allow: standard identifier above 0x7FF"},

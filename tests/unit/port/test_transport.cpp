@@ -309,6 +309,37 @@ TEST_CASE("records read ahead of one read() are reported, so a loop that reads o
     CHECK_FALSE(server->has_buffered_input());
 }
 
+TEST_CASE("bytes that came in with the end of the handshake are reported as buffered input") {
+    TempDir dir;
+    auto server_context = psk_context(dir, TlsRole::server, "server.psk", "pi:" + key_a + "\n");
+    auto client_context = psk_context(dir, TlsRole::client, "client.psk", "pi:" + key_a + "\n");
+    SocketPair pair;
+    auto server = make_tls_transport(*server_context, pair.server);
+    auto client = make_tls_transport(*client_context, pair.client);
+    const std::vector<std::uint8_t> proposal = {'v', 0x04, 0x00, 0x00, 0x00, 0x02};
+    // The client finishes first (TLS 1.3) and sends at once, before the server has read its
+    // Finished: both then arrive in one recv() of the server.
+    IoStatus c = IoStatus::would_block;
+    IoStatus s = IoStatus::would_block;
+    for (int round = 0; round < 50 && c == IoStatus::would_block; ++round) {
+        c = client->handshake();
+        if (c == IoStatus::would_block) {
+            s = server->handshake();
+        }
+    }
+    REQUIRE(c == IoStatus::ok);
+    REQUIRE(s == IoStatus::would_block);
+    REQUIRE(client->write(proposal).bytes == proposal.size());
+    REQUIRE(server->handshake() == IoStatus::ok);
+    pollfd fd{server->fd(), POLLIN, 0};
+    CHECK(::poll(&fd, 1, 0) == 0);  // nothing left for epoll to report...
+    CHECK(server->has_buffered_input());  // ...but the proposal is inside the transport
+    std::array<std::uint8_t, 64> buffer{};
+    const IoResult r = server->read(buffer);
+    REQUIRE(r.status == IoStatus::ok);
+    CHECK(std::vector<std::uint8_t>(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(r.bytes)) == proposal);
+}
+
 TEST_CASE("a wrong pre-shared key is refused, named on both sides") {
     TempDir dir;
     auto server_context = psk_context(dir, TlsRole::server, "server.psk", "pi-bench:" + key_a + "\n");
