@@ -2,6 +2,9 @@
 
 #include "tls_options.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 namespace tcpcan::linux_port {
 
 namespace {
@@ -160,6 +163,50 @@ const ClientPolicy* find_policy(std::span<const ClientPolicy> policies, std::str
         }
     }
     return fallback;
+}
+
+bool add_allow_transmit(ClientPolicy& policy, std::string_view spec, std::string& error) {
+    const FilterListParseResult parsed = parse_filter_list(spec, policy.allow);
+    if (!parsed.ok) {
+        error = "--allow-transmit '" + std::string(spec) + "': " + tcpcan::describe(parsed.error) + " at column " +
+                std::to_string(parsed.position + 1);
+        return false;
+    }
+    if (parsed.added == 0) {
+        error = "--allow-transmit '" + std::string(spec) + "': no filter entry (use --read-only to refuse every frame)";
+        return false;
+    }
+    policy.has_allow = true;
+    return true;
+}
+
+bool is_loopback_host(const std::string& host) {
+    if (host == "localhost") {
+        return true;
+    }
+    in_addr v4{};
+    if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    }
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+        return IN6_IS_ADDR_LOOPBACK(&v6) != 0;
+    }
+    return false;
+}
+
+std::string exposure_warning(const std::string& host, std::uint16_t port, bool tls, bool read_only,
+                             bool allow_transmit) {
+    if (tls || read_only || is_loopback_host(host)) {
+        return {};
+    }
+    const std::string where = host.empty() ? "every address" : host;
+    return "listening on " + where + " port " + std::to_string(port) +
+           " without TLS: anyone who reaches this port reads every frame on the bus and " +
+           (allow_transmit ? "writes the frames --allow-transmit lets through to it"
+                           : "writes any frame to it") +
+           ", and reaches every other client the same way (use --tls-psk-file or --tls-cert/--tls-key/--tls-ca; "
+           "--read-only to only listen)";
 }
 
 const char* describe(PolicyVerdict verdict) {

@@ -61,6 +61,19 @@ struct PolicyFileResult {
 // An empty identity (an unauthenticated client) only gets `[*]`.
 [[nodiscard]] const ClientPolicy* find_policy(std::span<const ClientPolicy> policies, std::string_view identity);
 
+// Adds one --allow-transmit SPEC (filter syntax; the option may repeat) to `policy`, which
+// then has an allow-list. False with `error` naming the problem and its column.
+[[nodiscard]] bool add_allow_transmit(ClientPolicy& policy, std::string_view spec, std::string& error);
+
+// Whether `host` (as given to listen) is a loopback address: "localhost", 127.0.0.0/8, ::1.
+// A name other than "localhost" counts as not loopback: it may resolve to anything.
+[[nodiscard]] bool is_loopback_host(const std::string& host);
+
+// The one warning a server logs at start when it listens beyond loopback without TLS and
+// without --read-only, saying what is exposed; empty when there is nothing to warn about.
+[[nodiscard]] std::string exposure_warning(const std::string& host, std::uint16_t port, bool tls, bool read_only,
+                                           bool allow_transmit);
+
 // What the gate decided about one frame; every refusal has its own counter.
 enum class PolicyVerdict { pass, read_only, not_allowed, rate_limited };
 [[nodiscard]] const char* describe(PolicyVerdict verdict);

@@ -217,3 +217,43 @@ TEST_CASE("verdicts have names for the log") {
     CHECK(std::string(describe(PolicyVerdict::not_allowed)).find("allow-list") != std::string::npos);
     CHECK(std::string(describe(PolicyVerdict::rate_limited)).find("rate limit") != std::string::npos);
 }
+
+TEST_CASE("--allow-transmit: repeatable, filter syntax, errors name the column") {
+    ClientPolicy policy;
+    std::string error;
+    CHECK(add_allow_transmit(policy, "7DF,7E0-7EF", error));
+    CHECK(add_allow_transmit(policy, "1ABx", error));
+    CHECK(policy.has_allow);
+    CHECK(policy.allow.size() == 3);
+    PolicyGate gate(&policy);
+    CHECK(gate.check(standard(0x7E5), 0) == PolicyVerdict::pass);
+    CHECK(gate.check(extended(0x1AB), 0) == PolicyVerdict::pass);
+    CHECK(gate.check(standard(0x123), 0) == PolicyVerdict::not_allowed);
+
+    ClientPolicy bad;
+    CHECK_FALSE(add_allow_transmit(bad, "7DF,7EG", error));
+    CHECK(error == "--allow-transmit '7DF,7EG': expected a hexadecimal digit at column 7");
+    CHECK_FALSE(bad.has_allow);
+    CHECK_FALSE(add_allow_transmit(bad, " ", error));
+    CHECK(error.find("no filter entry") != std::string::npos);
+    CHECK_FALSE(bad.has_allow);
+}
+
+TEST_CASE("loopback hosts, and the one warning for a server exposed without TLS") {
+    for (const char* host : {"localhost", "127.0.0.1", "127.1.2.3", "::1"}) {
+        CAPTURE(host);
+        CHECK(is_loopback_host(host));
+        CHECK(exposure_warning(host, 3333, false, false, false).empty());
+    }
+    for (const char* host : {"0.0.0.0", "::", "", "192.168.1.20", "pi.local", "128.0.0.1", "::ffff:127.0.0.1"}) {
+        CAPTURE(host);
+        CHECK_FALSE(is_loopback_host(host));
+    }
+    const std::string open = exposure_warning("0.0.0.0", 3333, false, false, false);
+    CHECK(open.rfind("listening on 0.0.0.0 port 3333 without TLS: anyone who reaches this port reads every frame on "
+                     "the bus and writes any frame to it", 0) == 0);
+    CHECK(exposure_warning("", 3333, false, false, false).find("every address") != std::string::npos);
+    CHECK(exposure_warning("0.0.0.0", 3333, false, false, true).find("--allow-transmit lets through") != std::string::npos);
+    CHECK(exposure_warning("0.0.0.0", 3333, true, false, false).empty());
+    CHECK(exposure_warning("0.0.0.0", 3333, false, true, false).empty());
+}
