@@ -247,8 +247,14 @@ public:
     }
 
     // Called from OpenSSL's callbacks during the handshake.
-    void note_psk_identity(std::string_view identity) { psk_identity_ = std::string(identity); }
-    void note_unknown_identity(std::string_view identity) { unknown_identity_ = printable(identity); }
+    void note_psk_identity(std::string_view identity) {
+        psk_offered_ = true;
+        psk_identity_ = std::string(identity);
+    }
+    void note_unknown_identity(std::string_view identity) {
+        psk_offered_ = true;
+        unknown_identity_ = printable(identity);
+    }
     void note_verify_failure(int error, X509* certificate) {
         if (!verify_error_.empty()) {
             return;
@@ -346,6 +352,10 @@ private:
         if (!verify_error_.empty()) {
             return fail(IoStatus::error, verify_error_);
         }
+        if (server_ && context_.uses_psk() && !psk_offered_ && received_alert(reason) < 0 &&
+            ssl_error == SSL_ERROR_SSL) {
+            return fail(IoStatus::error, "the client offered no pre-shared key (is it set up for certificates?)");
+        }
         if (ssl_error == SSL_ERROR_SYSCALL && errno != 0 && errno != ECONNRESET && errno != EPIPE) {
             return fail(IoStatus::error, std::string("TLS handshake: ") + std::strerror(errno));
         }
@@ -430,6 +440,7 @@ private:
     bool first_byte_checked_ = false;
     bool read_wants_write_ = false;
     bool last_read_ok_ = false;
+    bool psk_offered_ = false;
     std::string psk_identity_;
     std::string unknown_identity_;
     std::string verify_error_;

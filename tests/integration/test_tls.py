@@ -410,6 +410,23 @@ class TestRefusals(Base):
         self.assert_log(server, r"client 3: refused: unknown PSK identity 'nobody'")
         self.still_serving(server, good)
 
+    def test_psk_client_against_a_certificate_server(self):
+        port, server, good = self.start_certificates()
+        ours = self.keep(echo_client(port, "--tls-psk-file", KEYS.pi_psk))
+        self.assertEqual(ours.wait_exit(), 1)
+        self.assert_log(ours, r"refused: the server presented a certificate instead of accepting our pre-shared key")
+        self.assert_log(server, r"client 2: refused: the client refused the handshake")
+        self.still_serving(server, good)
+
+    def test_certificate_client_against_a_psk_server(self):
+        port, server, good = self.start_psk()
+        ours = self.keep(echo_client(port, *KEYS.cert_args("client")))
+        self.assert_log(server, r"client 2: refused: the client offered no pre-shared key "
+                                r"\(is it set up for certificates\?\)")
+        self.assertEqual(ours.wait_exit(), 1)
+        self.assert_log(ours, r"client 1: refused: the server refused the handshake")
+        self.still_serving(server, good)
+
     def test_certificate_from_another_ca(self):
         port, server, good = self.start_certificates()
         self.keep(s_client(port, "-cert", KEYS.path("stranger.pem"), "-key", KEYS.path("stranger.key"),
