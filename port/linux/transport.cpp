@@ -60,6 +60,9 @@ public:
     }
 
     IoResult write(std::span<const std::uint8_t> bytes) override {
+        if (bytes.empty()) {
+            return {IoStatus::ok, 0};
+        }
         const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             return {IoStatus::ok, static_cast<std::size_t>(n)};

@@ -44,7 +44,7 @@ public:
 
     [[nodiscard]] virtual int fd() const = 0;
 
-    // Non-blocking. `ok` with bytes > 0; `closed` when the peer ended the stream (a TLS
+    // Non-blocking. `ok` with bytes > 0 (a write of nothing is `ok` with 0); `closed` when the peer ended the stream (a TLS
     // peer that closed without close_notify is `closed` too, with last_error() saying so);
     // `error` with last_error() naming the cause.
     [[nodiscard]] virtual IoResult read(std::span<std::uint8_t> into) = 0;

@@ -165,6 +165,9 @@ TEST_CASE("plain transports move bytes both ways exactly, and report the end of 
     const auto down = pattern(5000);
     CHECK(transfer(*server, *client, down) == down);
 
+    const IoResult nothing = client->write({});
+    CHECK(nothing.status == IoStatus::ok);
+    CHECK(nothing.bytes == 0);
     std::array<std::uint8_t, 16> buffer{};
     CHECK(client->read(buffer).status == IoStatus::would_block);
     pair.close_server();
@@ -225,6 +228,7 @@ TEST_CASE("TLS with a pre-shared key: both ends agree, name the identity and mov
     CHECK(client->identity() == "pi-bench");
     CHECK(server->wanted_events(false) == EPOLLIN);
     CHECK(server->wanted_events(true) == (EPOLLIN | EPOLLOUT));
+    CHECK(client->write({}).status == IoStatus::ok);
 
     const auto up = pattern(200'000);  // many records, many partial writes
     CHECK(transfer(*client, *server, up) == up);
