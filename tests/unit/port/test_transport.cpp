@@ -281,6 +281,36 @@ TEST_CASE("decrypted bytes left inside TLS are reported as buffered input") {
     CHECK_FALSE(server->has_buffered_input());
 }
 
+TEST_CASE("reading one byte at a time yields the same stream") {
+    TempDir dir;
+    auto server_context = psk_context(dir, TlsRole::server, "server.psk", "pi:" + key_a + "\n");
+    auto client_context = psk_context(dir, TlsRole::client, "client.psk", "pi:" + key_a + "\n");
+    SocketPair pair;
+    auto server = make_tls_transport(*server_context, pair.server);
+    auto client = make_tls_transport(*client_context, pair.client);
+    const HandshakeOutcome outcome = run_handshakes(*server, *client);
+    REQUIRE(outcome.server == IoStatus::ok);
+    REQUIRE(outcome.client == IoStatus::ok);
+    const auto bytes = pattern(3000);
+    for (std::size_t i = 0; i < bytes.size(); i += 300) {
+        REQUIRE(client->write(std::span(bytes).subspan(i, 300)).bytes == 300);
+    }
+    std::vector<std::uint8_t> received;
+    std::array<std::uint8_t, 1> one{};
+    for (int round = 0; round < 10000 && received.size() < bytes.size(); ++round) {
+        const IoResult r = server->read(one);
+        REQUIRE(r.status != IoStatus::error);
+        if (r.status == IoStatus::ok) {
+            REQUIRE(r.bytes == 1);
+            received.push_back(one[0]);
+        } else {
+            pollfd fd{server->fd(), POLLIN, 0};
+            (void)::poll(&fd, 1, 1000);
+        }
+    }
+    CHECK(received == bytes);
+}
+
 TEST_CASE("records read ahead of one read() are reported, so a loop that reads once per wake-up loses nothing") {
     TempDir dir;
     auto server_context = psk_context(dir, TlsRole::server, "server.psk", "pi:" + key_a + "\n");
