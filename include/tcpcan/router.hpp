@@ -23,7 +23,7 @@
 #include "filter.hpp"
 #include "frame.hpp"
 #include "peer.hpp"
-#include "token_bucket.hpp"
+#include "rate_limit.hpp"
 
 namespace tcpcan {
 
@@ -110,7 +110,7 @@ public:
         slot.peer = &peer;
         slot.bus = bus;
         slot.policy = policy;
-        slot.rate = TokenBucket(policy.max_frames_per_s, policy.burst);
+        slot.rate = TokenBucket(policy.max_frames_per_s, policy.burst != 0 ? policy.burst : policy.max_frames_per_s);
         return true;
     }
 
@@ -292,7 +292,7 @@ private:
             ++bus.refused_not_allowed;
             return false;
         }
-        if (!slot.rate.take(now)) {
+        if (!slot.rate.try_take(now)) {
             ++slot.counters.refused_rate;
             ++bus.refused_rate;
             return false;

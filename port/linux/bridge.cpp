@@ -373,7 +373,7 @@ private:
             const IoResult r = c.transport->read(std::span<std::uint8_t>(read_buffer_.data(), budget));
             if (r.status == IoStatus::ok) {
                 c.link->receive(std::span<const std::uint8_t>(read_buffer_.data(), r.bytes), now_);
-                if (r.bytes < budget) {
+                if (r.bytes < budget && !c.transport->has_buffered_input()) {
                     return;
                 }
                 continue;
@@ -566,7 +566,14 @@ private:
                 remove_connection(c);
                 continue;  // the vector shrank: same index, next connection
             }
-            loop_.set_interest(c.fd, c.transport->wanted_events(link.read_budget() > 0, !link.output().empty()));
+            if (link.read_budget() > 0 && c.transport->has_buffered_input()) {
+                read_from(c);  // TLS records already read from the socket: epoll will not tell
+            }
+            std::uint32_t events = c.transport->wanted_events(!link.output().empty());
+            if (link.read_budget() == 0 && !c.transport->handshaking()) {
+                events &= ~std::uint32_t{EPOLLIN};  // TCP pushes back; and no EPOLLHUP spin (see EventLoop)
+            }
+            loop_.set_interest(c.fd, events);
             ++i;
         }
         const bool stdout_pending = !bus_->flush();

@@ -13,7 +13,6 @@
 #include <tcpcan/router.hpp>
 #include <tcpcan/session.hpp>
 #include <tcpcan/session_peer.hpp>
-#include <tcpcan/token_bucket.hpp>
 
 using namespace tcpcan;
 
@@ -297,29 +296,6 @@ TEST_CASE("router: slots are reused after detach; a full router refuses more") {
     router.from_bus(0, frame(2), 0);
     CHECK(a.received.empty());
     CHECK(c.received.size() == 1);
-}
-
-TEST_CASE("token bucket: burst, then the average rate, and unlimited") {
-    TokenBucket unlimited;
-    for (int i = 0; i < 1000; ++i) {
-        CHECK(unlimited.take(0));
-    }
-    TokenBucket b(1000, 5);  // 1000/s, 5 at once
-    int taken = 0;
-    for (int i = 0; i < 20; ++i) {
-        taken += b.take(100) ? 1 : 0;
-    }
-    CHECK(taken == 5);
-    CHECK_FALSE(b.take(100));
-    CHECK_FALSE(b.take(1099));  // 0.999 ms: not yet a whole token
-    CHECK(b.take(1100));
-    CHECK_FALSE(b.take(1100));
-    // A long pause refills to the burst, no more.
-    taken = 0;
-    for (int i = 0; i < 20; ++i) {
-        taken += b.take(10'000'000) ? 1 : 0;
-    }
-    CHECK(taken == 5);
 }
 
 TEST_CASE("reconnect: first retry within 250 ms, doubling with jitter to 30 s, reset after a healthy session") {

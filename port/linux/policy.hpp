@@ -1,0 +1,113 @@
+// Least privilege per authenticated client: the policy file (--policy-file) and the gate
+// that applies one policy to the frames a client sends towards the bus.
+//
+// Policy file: INI-like, one section per identity (the PSK identity, or the CN of the
+// client certificate), and a `[*]` section for every authenticated identity not named.
+// An identity with no section and no `[*]` is not restricted.
+//
+//   # a bench Pi may only listen
+//   [pi-bench]
+//   read-only
+//
+//   [desktop]
+//   allow = 7DF, 7E0-7EF      # transmit allow-list, filter syntax of filter.hpp
+//   rate = 100                # frames per second towards the bus (token bucket)
+//   burst = 20                # frames back to back after a quiet spell (default: rate)
+//
+//   [*]
+//   read-only
+//
+// Settings: `read-only` (alone on its line) — no frame of this client reaches the bus or
+// other clients; `allow = LIST` — only frames matching the list pass (error frames never:
+// the filter syntax cannot name them); `rate = N` and `burst = N`, whole numbers 1-1000000.
+// Blank lines and '#' comments are ignored. A section may appear once; an unknown setting,
+// a setting outside a section or a bad value is an error naming the file and line.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <tcpcan/filter.hpp>
+#include <tcpcan/frame.hpp>
+#include <tcpcan/rate_limit.hpp>
+
+namespace tcpcan::linux_port {
+
+inline constexpr std::string_view any_identity = "*";
+inline constexpr std::uint32_t max_policy_rate = 1'000'000;
+
+struct ClientPolicy {
+    std::string identity;  // or any_identity
+    bool read_only = false;
+    bool has_allow = false;
+    FilterSet<64> allow;
+    std::uint32_t max_frames_per_s = 0;  // 0 = unlimited
+    std::uint32_t burst = 0;             // 0 = max_frames_per_s
+};
+
+struct PolicyFileResult {
+    bool ok = false;
+    std::vector<ClientPolicy> policies;  // file order
+    std::string error;                   // "FILE line N: what is wrong", when !ok
+};
+
+[[nodiscard]] PolicyFileResult parse_policy_text(std::string_view text, std::string_view source);
+[[nodiscard]] PolicyFileResult load_policy_file(const std::string& path);
+
+// The policy for `identity`: its own section, else `[*]`, else nullptr (unrestricted).
+// An empty identity (an unauthenticated client) only gets `[*]`.
+[[nodiscard]] const ClientPolicy* find_policy(std::span<const ClientPolicy> policies, std::string_view identity);
+
+// Adds one --allow-transmit SPEC (filter syntax; the option may repeat) to `policy`, which
+// then has an allow-list. False with `error` naming the problem and its column.
+[[nodiscard]] bool add_allow_transmit(ClientPolicy& policy, std::string_view spec, std::string& error);
+
+// Whether `host` (as given to listen) is a loopback address: "localhost", 127.0.0.0/8, ::1.
+// A name other than "localhost" counts as not loopback: it may resolve to anything.
+[[nodiscard]] bool is_loopback_host(const std::string& host);
+
+// The one warning a server logs at start when it listens beyond loopback without TLS and
+// without --read-only, saying what is exposed; empty when there is nothing to warn about.
+[[nodiscard]] std::string exposure_warning(const std::string& host, std::uint16_t port, bool tls, bool read_only,
+                                           bool allow_transmit);
+
+// What the gate decided about one frame; every refusal has its own counter.
+enum class PolicyVerdict { pass, read_only, not_allowed, rate_limited };
+[[nodiscard]] const char* describe(PolicyVerdict verdict);
+
+// One client's gate towards the bus (sans-IO: time is an input). Build one per connection
+// once its identity is known; for a server without TLS, build one from a ClientPolicy
+// holding --allow-transmit entries (has_allow) or read_only.
+class PolicyGate {
+public:
+    struct Counters {
+        std::uint64_t passed = 0;
+        std::uint64_t read_only = 0;
+        std::uint64_t not_allowed = 0;
+        std::uint64_t rate_limited = 0;
+    };
+
+    PolicyGate() = default;  // lets everything through
+    explicit PolicyGate(const ClientPolicy* policy);
+
+    // Decides about one frame from the client at `now_us` and counts the verdict. The
+    // rate limit spends a token only on frames that passed the other checks.
+    [[nodiscard]] PolicyVerdict check(const Frame& frame, std::uint64_t now_us);
+
+    [[nodiscard]] const Counters& counters() const { return counters_; }
+    [[nodiscard]] std::uint64_t refused() const {
+        return counters_.read_only + counters_.not_allowed + counters_.rate_limited;
+    }
+
+private:
+    bool read_only_ = false;
+    bool has_allow_ = false;
+    FilterSet<64> allow_;
+    TokenBucket bucket_;
+    Counters counters_;
+};
+
+}  // namespace tcpcan::linux_port

@@ -1,0 +1,259 @@
+// The policy file (good and bad lines) and the gate that applies a policy to frames.
+#include <doctest/doctest.h>
+
+#include "policy.hpp"
+
+#include <string>
+
+using namespace tcpcan;
+using namespace tcpcan::linux_port;
+
+namespace {
+
+Frame standard(std::uint32_t id) {
+    Frame frame{};
+    frame.id = id;
+    return frame;
+}
+
+Frame extended(std::uint32_t id) {
+    Frame frame{};
+    frame.id = id;
+    frame.flags = frame_flag::extended;
+    return frame;
+}
+
+Frame error_frame() {
+    Frame frame{};
+    frame.id = 0x004;
+    frame.flags = frame_flag::error;
+    return frame;
+}
+
+const char* const example = R"(# the example of policy.hpp
+[pi-bench]
+read-only
+
+[desktop]
+allow = 7DF, 7E0-7EF      # OBD only
+rate = 100
+burst = 20
+
+[CN with spaces]   # a certificate's CN
+allow = 1ABx
+[*]
+read-only   # everyone else
+)";
+
+}  // namespace
+
+TEST_CASE("the documented example parses into one policy per section") {
+    const PolicyFileResult parsed = parse_policy_text(example, "policy.conf");
+    REQUIRE(parsed.ok);
+    REQUIRE(parsed.policies.size() == 4);
+
+    const ClientPolicy& pi = parsed.policies[0];
+    CHECK(pi.identity == "pi-bench");
+    CHECK(pi.read_only);
+    CHECK_FALSE(pi.has_allow);
+    CHECK(pi.max_frames_per_s == 0);
+
+    const ClientPolicy& desktop = parsed.policies[1];
+    CHECK(desktop.identity == "desktop");
+    CHECK_FALSE(desktop.read_only);
+    CHECK(desktop.has_allow);
+    REQUIRE(desktop.allow.size() == 2);
+    CHECK(desktop.allow.entries()[0] == FilterEntry::exact_id(0x7DF));
+    CHECK(desktop.allow.entries()[1] == FilterEntry::id_range(0x7E0, 0x7EF));
+    CHECK(desktop.max_frames_per_s == 100);
+    CHECK(desktop.burst == 20);
+
+    const ClientPolicy& spaced = parsed.policies[2];
+    CHECK(spaced.identity == "CN with spaces");
+    REQUIRE(spaced.allow.size() == 1);
+    CHECK(spaced.allow.entries()[0] == FilterEntry::exact_id(0x1AB, true));
+
+    CHECK(parsed.policies[3].identity == "*");
+    CHECK(parsed.policies[3].read_only);
+}
+
+TEST_CASE("find_policy: own section, else [*], else none; no identity gets only [*]") {
+    const PolicyFileResult parsed = parse_policy_text(example, "policy.conf");
+    REQUIRE(parsed.ok);
+    CHECK(find_policy(parsed.policies, "desktop") == &parsed.policies[1]);
+    CHECK(find_policy(parsed.policies, "stranger") == &parsed.policies[3]);
+    CHECK(find_policy(parsed.policies, "") == &parsed.policies[3]);
+
+    const PolicyFileResult no_default = parse_policy_text("[desktop]\nread-only\n", "p");
+    REQUIRE(no_default.ok);
+    CHECK(find_policy(no_default.policies, "stranger") == nullptr);
+    CHECK(find_policy(no_default.policies, "") == nullptr);
+    CHECK(find_policy(no_default.policies, "desktop") == &no_default.policies[0]);
+}
+
+TEST_CASE("every bad policy line is refused with the file, the line and the reason") {
+    struct Case {
+        const char* text;
+        const char* expected;
+    };
+    const Case cases[] = {
+        {"read-only\n", "p line 1: setting before any [identity] section"},
+        {"[a\nread-only\n", "p line 1: section header without ']'"},
+        {"[]\n", "p line 1: empty identity in '[]'"},
+        {"[a] b\n", "p line 1: unexpected text after ']'"},
+        {"[a]\n\n[b]\n[a]\n", "p line 4: section [a] appears twice (first on line 1)"},
+        {"[a]\nreadonly\n", "p line 2: expected 'read-only' or 'SETTING = VALUE', got 'readonly'"},
+        {"[a]\nread-only = yes\n", "p line 2: read-only takes no value"},
+        {"[a]\nspeed = 5\n", "p line 2: unknown setting 'speed' (settings: read-only, allow, rate, burst)"},
+        {"[a]\nrate = 0\n", "p line 2: rate: expected a whole number from 1 to 1000000, got '0'"},
+        {"[a]\nrate = 1.5\n", "p line 2: rate: expected a whole number from 1 to 1000000, got '1.5'"},
+        {"[a]\nrate = 1000001\n", "p line 2: rate: expected a whole number from 1 to 1000000, got '1000001'"},
+        {"[a]\nrate =\n", "p line 2: rate: expected a whole number from 1 to 1000000, got ''"},
+        {"[a]\nburst = 5\n", "p: section [a] sets burst without rate"},
+        {"[x]\nrate = 1\n[a]\nburst = 5\n[b]\n", "p: section [a] sets burst without rate"},
+        {"[a\x01" "b]\n", "p line 1: identity holds a character that is not printable ASCII"},
+        {"[a]\nallow = 7DF,\n", "p line 2: allow: empty filter entry at column 13"},
+        {"[a]\nallow = 7DG\n", "p line 2: allow: expected a hexadecimal digit at column 11"},
+        {"[a]\nallow = 800\n", "p line 2: allow: standard identifier above 0x7FF"},
+        {"[a]\nallow =   # nothing\n", "p line 2: allow: empty list (use read-only to refuse every frame)"},
+        {"[a]\nallow = 1\nallow = 2\n", "p line 3: 'allow' appears twice in section [a]"},
+    };
+    for (const Case& c : cases) {
+        const std::string text = c.text;
+        CAPTURE(text);
+        const PolicyFileResult parsed = parse_policy_text(c.text, "p");
+        CHECK_FALSE(parsed.ok);
+        CHECK(parsed.policies.empty());
+        CHECK(parsed.error.rfind(c.expected, 0) == 0);
+    }
+}
+
+TEST_CASE("an allow-list over the filter set's capacity is refused") {
+    std::string text = "[a]\nallow = ";
+    for (int i = 0; i < 65; ++i) {
+        text += std::to_string(100 + i) + " ";
+    }
+    const PolicyFileResult parsed = parse_policy_text(text, "p");
+    CHECK_FALSE(parsed.ok);
+    CHECK(parsed.error.find("more filter entries than the filter set holds") != std::string::npos);
+}
+
+TEST_CASE("a gate without a policy passes everything, counted") {
+    PolicyGate gate;
+    CHECK(gate.check(standard(0x123), 0) == PolicyVerdict::pass);
+    CHECK(gate.check(error_frame(), 0) == PolicyVerdict::pass);
+    CHECK(gate.counters().passed == 2);
+    CHECK(gate.refused() == 0);
+    PolicyGate null_policy(nullptr);
+    CHECK(null_policy.check(extended(0x1ABCDEF), 0) == PolicyVerdict::pass);
+}
+
+TEST_CASE("a read-only gate refuses every frame and counts it as read-only") {
+    ClientPolicy policy;
+    policy.read_only = true;
+    policy.max_frames_per_s = 10;
+    PolicyGate gate(&policy);
+    for (int i = 0; i < 5; ++i) {
+        CHECK(gate.check(standard(0x7DF), 0) == PolicyVerdict::read_only);
+    }
+    CHECK(gate.check(error_frame(), 0) == PolicyVerdict::read_only);
+    CHECK(gate.counters().read_only == 6);
+    CHECK(gate.counters().passed == 0);
+    CHECK(gate.refused() == 6);
+}
+
+TEST_CASE("an allow-list passes matching ids only, in their id space, and never error frames") {
+    ClientPolicy policy;
+    REQUIRE(parse_filter_list("7DF,7E0-7EF,1ABx", policy.allow).ok);
+    policy.has_allow = true;
+    PolicyGate gate(&policy);
+    CHECK(gate.check(standard(0x7DF), 0) == PolicyVerdict::pass);
+    CHECK(gate.check(standard(0x7E8), 0) == PolicyVerdict::pass);
+    CHECK(gate.check(extended(0x1AB), 0) == PolicyVerdict::pass);
+    CHECK(gate.check(standard(0x7F0), 0) == PolicyVerdict::not_allowed);
+    CHECK(gate.check(standard(0x000), 0) == PolicyVerdict::not_allowed);
+    CHECK(gate.check(extended(0x7DF), 0) == PolicyVerdict::not_allowed);
+    CHECK(gate.check(standard(0x1AB), 0) == PolicyVerdict::not_allowed);
+    CHECK(gate.check(error_frame(), 0) == PolicyVerdict::not_allowed);
+    CHECK(gate.counters().passed == 3);
+    CHECK(gate.counters().not_allowed == 5);
+    CHECK(gate.counters().rate_limited == 0);
+}
+
+TEST_CASE("a rate limit refuses frames over it, and refused ids spend no token") {
+    ClientPolicy policy;
+    REQUIRE(parse_filter_list("100", policy.allow).ok);
+    policy.has_allow = true;
+    policy.max_frames_per_s = 10;
+    policy.burst = 3;
+    PolicyGate gate(&policy);
+    CHECK(gate.check(standard(0x200), 0) == PolicyVerdict::not_allowed);  // no token spent
+    CHECK(gate.check(standard(0x100), 0) == PolicyVerdict::pass);
+    CHECK(gate.check(standard(0x100), 0) == PolicyVerdict::pass);
+    CHECK(gate.check(standard(0x100), 0) == PolicyVerdict::pass);
+    CHECK(gate.check(standard(0x100), 0) == PolicyVerdict::rate_limited);
+    CHECK(gate.check(standard(0x100), 50'000) == PolicyVerdict::rate_limited);
+    CHECK(gate.check(standard(0x100), 100'000) == PolicyVerdict::pass);  // 100 ms = one token
+    CHECK(gate.counters().passed == 4);
+    CHECK(gate.counters().rate_limited == 2);
+    CHECK(gate.counters().not_allowed == 1);
+    CHECK(gate.refused() == 3);
+}
+
+TEST_CASE("burst defaults to the rate") {
+    const PolicyFileResult parsed = parse_policy_text("[a]\nrate = 5\n", "p");
+    REQUIRE(parsed.ok);
+    PolicyGate gate(&parsed.policies[0]);
+    int passed = 0;
+    for (int i = 0; i < 20; ++i) {
+        passed += gate.check(standard(0x1), 0) == PolicyVerdict::pass ? 1 : 0;
+    }
+    CHECK(passed == 5);
+    CHECK(gate.counters().rate_limited == 15);
+}
+
+TEST_CASE("verdicts have names for the log") {
+    CHECK(std::string(describe(PolicyVerdict::read_only)).find("read-only") != std::string::npos);
+    CHECK(std::string(describe(PolicyVerdict::not_allowed)).find("allow-list") != std::string::npos);
+    CHECK(std::string(describe(PolicyVerdict::rate_limited)).find("rate limit") != std::string::npos);
+}
+
+TEST_CASE("--allow-transmit: repeatable, filter syntax, errors name the column") {
+    ClientPolicy policy;
+    std::string error;
+    CHECK(add_allow_transmit(policy, "7DF,7E0-7EF", error));
+    CHECK(add_allow_transmit(policy, "1ABx", error));
+    CHECK(policy.has_allow);
+    CHECK(policy.allow.size() == 3);
+    PolicyGate gate(&policy);
+    CHECK(gate.check(standard(0x7E5), 0) == PolicyVerdict::pass);
+    CHECK(gate.check(extended(0x1AB), 0) == PolicyVerdict::pass);
+    CHECK(gate.check(standard(0x123), 0) == PolicyVerdict::not_allowed);
+
+    ClientPolicy bad;
+    CHECK_FALSE(add_allow_transmit(bad, "7DF,7EG", error));
+    CHECK(error == "--allow-transmit '7DF,7EG': expected a hexadecimal digit at column 7");
+    CHECK_FALSE(bad.has_allow);
+    CHECK_FALSE(add_allow_transmit(bad, " ", error));
+    CHECK(error.find("no filter entry") != std::string::npos);
+    CHECK_FALSE(bad.has_allow);
+}
+
+TEST_CASE("loopback hosts, and the one warning for a server exposed without TLS") {
+    for (const char* host : {"localhost", "127.0.0.1", "127.1.2.3", "::1"}) {
+        CAPTURE(host);
+        CHECK(is_loopback_host(host));
+        CHECK(exposure_warning(host, 3333, false, false, false).empty());
+    }
+    for (const char* host : {"0.0.0.0", "::", "", "192.168.1.20", "pi.local", "128.0.0.1", "::ffff:127.0.0.1"}) {
+        CAPTURE(host);
+        CHECK_FALSE(is_loopback_host(host));
+    }
+    const std::string open = exposure_warning("0.0.0.0", 3333, false, false, false);
+    CHECK(open.rfind("listening on 0.0.0.0 port 3333 without TLS: anyone who reaches this port reads every frame on "
+                     "the bus and writes any frame to it", 0) == 0);
+    CHECK(exposure_warning("", 3333, false, false, false).find("every address") != std::string::npos);
+    CHECK(exposure_warning("0.0.0.0", 3333, false, false, true).find("--allow-transmit lets through") != std::string::npos);
+    CHECK(exposure_warning("0.0.0.0", 3333, true, false, false).empty());
+    CHECK(exposure_warning("0.0.0.0", 3333, false, true, false).empty());
+}
