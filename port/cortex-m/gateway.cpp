@@ -21,32 +21,15 @@
 
 #include <tcpcan/filter.hpp>
 #include <tcpcan/interfaces.hpp>
-#include <tcpcan/session.hpp>
 
 #include "board.hpp"
 #include "can_loopback.hpp"
+#include "gateway_config.hpp"
 
 namespace {
 
-// 384 bytes of output (about 13 frames waiting for the line), 16 frames waiting for the
-// bus, the 28 subscription entries PROTOCOL.md requires, 4 events.
-using GatewaySession = tcpcan::Session<384, 16, 28, 4, tcpcan::GatewayProfile>;
-
-constexpr std::uint64_t heartbeat_us = 1'000'000;
-constexpr std::uint64_t dead_after_us = 3'000'000;
-
-tcpcan::SessionOptions session_options() {
-    tcpcan::SessionOptions options;
-    options.role = tcpcan::Role::server;
-    options.features = tcpcan::feature::sequence;
-    options.heartbeat_interval_us = heartbeat_us;
-    options.dead_after_us = dead_after_us;
-    options.max_frame_age_us = 500'000;  // a frame that waited half a second for the bus is stale
-    return options;
-}
-
 // In .bss; emplace() builds a session in place, so no 2 KB temporary ever sits on the stack.
-std::optional<GatewaySession> session;
+std::optional<gateway::GatewaySession> session;
 volatile gateway::CanRegisters can_registers;  // at the controller's address on a real board
 gateway::RegisterCanPort can(can_registers);
 gateway::BoardUart uart;
@@ -67,13 +50,13 @@ std::uint64_t now_us() {
 int main() {
     gateway::start_millisecond_tick();
     uart.start();
-    session.emplace(session_options(), now_us());
+    session.emplace(gateway::session_options(), now_us());
     for (;;) {
         const std::uint64_t now = now_us();
         (void)tcpcan::bridge_step(*session, can, uart, forward_everything, now, 4);
         gateway::run_loopback_controller(can_registers);
         if (session->is_closed() && session->output().empty()) {
-            session.emplace(session_options(), now);  // the close went out: wait for the next peer
+            session.emplace(gateway::session_options(), now);  // the close went out: wait for the next peer
         }
     }
 }
