@@ -55,6 +55,10 @@ int main() {
         const std::uint64_t now = now_us();
         (void)tcpcan::bridge_step(*session, can, uart, forward_everything, now, 4);
         gateway::run_loopback_controller(can_registers);
+        tcpcan::Event event;
+        while (session->poll_event(event)) {
+            // A board would log these or light an LED; every drop is in session->stats().
+        }
         if (session->is_closed() && session->output().empty()) {
             session.emplace(gateway::session_options(), now);  // the close went out: wait for the next peer
         }

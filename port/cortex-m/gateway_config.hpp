@@ -21,6 +21,9 @@ inline tcpcan::SessionOptions session_options() {
     options.features = tcpcan::feature::sequence;
     options.heartbeat_interval_us = heartbeat_us;
     options.dead_after_us = dead_after_us;
+    // A serial line has no connection to time out: before agreement the session holds
+    // nothing, and from agreement on the dead-peer timer ends a silent session.
+    options.negotiation_timeout_us = 0;
     options.max_frame_age_us = 500'000;  // a frame that waited half a second for the bus is stale
     return options;
 }

@@ -121,6 +121,15 @@ def library_frames(objdump, nm, elf):
     return frames, calls, all_symbols
 
 
+def demangle(name):
+    cxxfilt = shutil.which("c++filt")
+    if not cxxfilt or not name.startswith("_Z"):
+        return name
+    text = run([cxxfilt, name]).stdout.strip()
+    # Template arguments make the log unreadable; keep the function's own name.
+    return re.sub(r"<[^<>]*(<[^<>]*>[^<>]*)*>", "<>", text.split("(")[0])
+
+
 def worst_stack(root, frames, calls, lib_frames, lib_calls, image_symbols, problems):
     memo, path = {}, []
 
@@ -143,14 +152,25 @@ def worst_stack(root, frames, calls, lib_frames, lib_calls, image_symbols, probl
         else:
             problems.append(f"no stack figure for {name}")
             own, callees = 0, set()
-        deepest = 0
-        for callee in callees:
-            deepest = max(deepest, visit(callee))
+        deepest, via = 0, None
+        for callee in sorted(callees):
+            depth = visit(callee)
+            if depth > deepest:
+                deepest, via = depth, callee
         path.pop()
         memo[name] = own + deepest
+        chain[name] = (own, via)
         return memo[name]
 
-    return visit(root)
+    chain = {}
+    total = visit(root)
+    # The deepest path, for the log: "name (own bytes)" from the root down.
+    steps, name = [], root
+    while name is not None and name in chain:
+        own, via = chain[name]
+        steps.append(f"{demangle(name)} ({own})")
+        name = via
+    return total, steps
 
 
 def build(cxx, args, board, cpu, macro, script):
@@ -191,8 +211,8 @@ def measure(cxx, built):
     frames, calls, dynamic = parse_callgraph(built["graphs"])
     problems += dynamic
     lib = library_frames(objdump, nm, built["elf"])
-    main_stack = worst_stack("Reset_Handler", frames, calls, *lib, problems)
-    isr_stack = max(worst_stack(h, frames, calls, *lib, problems) for h in INTERRUPT_HANDLERS)
+    main_stack, main_path = worst_stack("Reset_Handler", frames, calls, *lib, problems)
+    isr_stack = max(worst_stack(h, frames, calls, *lib, problems)[0] for h in INTERRUPT_HANDLERS)
     stack = main_stack + isr_stack + EXCEPTION_FRAME
     for line in run([nm, built["elf"]]).stdout.splitlines():
         name = line.split()[-1]
@@ -200,7 +220,7 @@ def measure(cxx, built):
         if denied:
             problems.append(f"symbol {name} in the image: {denied[1]}")
     figures = {"flash": text + data, "text": text, "data": data, "bss": bss, "session": session or 0,
-               "stack": stack, "main_stack": main_stack, "isr_stack": isr_stack,
+               "stack": stack, "main_stack": main_stack, "isr_stack": isr_stack, "main_path": main_path,
                "ram": data + bss + stack}
     return figures, problems
 
@@ -240,6 +260,7 @@ def main():
               + (f"   limit {LIMITS['session']}" if enforced else ""))
         print(f"  worst stack      {f['stack']:6} B  (main path {f['main_stack']} + interrupt {f['isr_stack']}"
               f" + exception frame {EXCEPTION_FRAME})")
+        print("  deepest path     " + " -> ".join(f["main_path"]))
         print(f"  RAM              {f['ram']:6} B  (.data + .bss + stack)"
               + (f"   limit {LIMITS['ram']}" if enforced else ""))
         if enforced:
