@@ -8,8 +8,9 @@
 
 namespace gateway {
 
-// 384 bytes of output (about 13 classic frames waiting for the line), 16 frames waiting
-// for the bus, the 28 subscription entries PROTOCOL.md requires, 4 events.
+// 384 bytes of output (18 eight-byte frames with sequence numbers waiting for the line,
+// beside the 24-byte reserve for control messages), 16 frames waiting for the bus, the 28
+// subscription entries PROTOCOL.md requires, 4 events.
 using GatewaySession = tcpcan::Session<384, 16, 28, 4, tcpcan::GatewayProfile>;
 
 inline constexpr std::uint64_t heartbeat_us = 1'000'000;
