@@ -341,3 +341,135 @@ TEST_CASE("bridge_step with a gateway session") {
     CHECK(can_b.tx == from_a);
     CHECK(can_a.tx == from_b);
 }
+
+namespace {
+
+// A small deterministic generator (xorshift32), so a failure repeats exactly.
+struct Random {
+    std::uint32_t state;
+    std::uint32_t next() {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        return state;
+    }
+    std::uint32_t below(std::uint32_t n) { return next() % n; }
+};
+
+// Mostly valid version-2 messages for an agreed SEQ session, now and then a broken one.
+std::vector<std::uint8_t> random_message(Random& r, std::uint32_t& sequence) {
+    std::vector<std::uint8_t> m;
+    switch (r.below(10)) {
+    case 0: m = {'p', 4, 0, 0, 0, static_cast<std::uint8_t>(r.next())}; break;
+    case 1: {  // a subscription of up to 28 entries
+        const std::uint32_t entries = r.below(29);
+        m = {'s', static_cast<std::uint8_t>(1 + 9 * entries), static_cast<std::uint8_t>(r.below(2))};
+        for (std::uint32_t i = 0; i < entries; ++i) {
+            const std::uint32_t id = r.below(0x800);
+            m.insert(m.end(), {0, 0, 0, static_cast<std::uint8_t>(id >> 8), static_cast<std::uint8_t>(id), 0, 0,
+                               0x07, 0xFF});
+        }
+        break;
+    }
+    case 2: {  // CAN FD: valid on the wire, not for this bus
+        m = {'f', 22, 0x48, 0, 0, 1, 0, 12};
+        for (int i = 0; i < 4; ++i) {
+            m.push_back(static_cast<std::uint8_t>(sequence >> (24 - 8 * i)));
+        }
+        ++sequence;
+        m.insert(m.end(), 12, 0xA5);
+        break;
+    }
+    case 3:  // something broken: a random prefix and length
+        m = {static_cast<std::uint8_t>(r.next()), static_cast<std::uint8_t>(r.below(4))};
+        m.insert(m.end(), m[1], 0);
+        break;
+    default: {  // a classic frame
+        const std::uint8_t len = static_cast<std::uint8_t>(r.below(9));
+        m = {'f', static_cast<std::uint8_t>(10 + len), 0x40, 0, 0, static_cast<std::uint8_t>(r.below(8)),
+             static_cast<std::uint8_t>(r.next()), len};
+        for (int i = 0; i < 4; ++i) {
+            m.push_back(static_cast<std::uint8_t>(sequence >> (24 - 8 * i)));
+        }
+        sequence += r.below(20) == 0 ? 2 : 1;  // now and then a gap
+        for (std::uint8_t i = 0; i < len; ++i) {
+            m.push_back(static_cast<std::uint8_t>(r.next()));
+        }
+        break;
+    }
+    }
+    return m;
+}
+
+}  // namespace
+
+TEST_CASE("gateway: random traffic keeps memory bounded, frames classic and every frame accounted for") {
+    std::size_t closes = 0;
+    std::uint64_t to_bus = 0, not_classic = 0;
+    for (std::uint32_t seed = 1; seed <= 300; ++seed) {
+        Random r{seed};
+        SessionOptions o = server_options();
+        o.heartbeat_interval_us = 1000;
+        o.dead_after_us = 50'000;
+        o.max_frame_age_us = 3000;
+        GatewaySession gateway(o, 0);
+        std::uint64_t now = 1;
+        const std::vector<std::uint8_t> hello = {'v', 4, 0, 0, 0, 2, 'h', 4, 0, 0, 0, 1};
+        REQUIRE(gateway.receive(hello, now).ok);
+        REQUIRE(gateway.state() == SessionState::established);
+        std::uint32_t sequence = 0;
+        std::vector<std::uint8_t> pending;
+        std::vector<std::uint8_t> wire;  // everything the gateway wrote
+        bool closed_by_peer = false;
+        auto write_out = [&](std::size_t n) {
+            const auto out = gateway.output();
+            n = std::min(n, out.size());
+            wire.insert(wire.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n));
+            gateway.consume_output(n);
+        };
+        for (int step = 0; step < 400 && !gateway.is_closed(); ++step) {
+            now += r.below(400);
+            if (pending.empty()) {
+                pending = random_message(r, sequence);
+            }
+            const std::size_t offer = 1 + r.below(static_cast<std::uint32_t>(pending.size()));
+            const ReceiveResult in = gateway.receive(std::span<const std::uint8_t>(pending.data(), offer), now);
+            REQUIRE(in.consumed <= offer);
+            pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(in.consumed));
+            if (r.below(3) == 0) {
+                (void)gateway.send_frame(make_frame(r.below(0x800), static_cast<std::uint8_t>(r.below(9))), now);
+            }
+            gateway.tick(now);
+            CHECK(gateway.output().size() <= 384);
+            CHECK(gateway.bus_queue_size() <= 16);
+            write_out(r.below(64));
+            Frame f;
+            for (std::uint32_t n = r.below(3); n > 0 && gateway.peek_bus_frame(now, f); --n) {
+                CHECK_FALSE(f.is_fd());
+                CHECK(check_frame(f) == FrameProblem::none);
+                gateway.pop_bus_frame();
+            }
+            Event e;
+            while (gateway.poll_event(e)) {
+                closed_by_peer = closed_by_peer || (e.type == EventType::closed && e.by_peer);
+            }
+        }
+        write_out(gateway.output().size());
+        const auto& s = gateway.stats();
+        to_bus += s.frames_to_bus;
+        not_classic += s.drop_not_classic;
+        CHECK(s.frames_from_peer == s.frames_to_bus + s.drop_expired + s.drop_bus_queue_full + s.drop_not_classic +
+                                        s.drop_refused + gateway.bus_queue_size());
+        if (gateway.is_closed() && !closed_by_peer) {
+            ++closes;
+            // A gateway's close is the reason code alone: the last 3 bytes it wrote.
+            REQUIRE(wire.size() >= 3);
+            CHECK(wire[wire.size() - 3] == 'c');
+            CHECK(wire[wire.size() - 2] == 1);
+        }
+    }
+    CHECK(to_bus > 1000);     // the traffic did reach the bus
+    CHECK(not_classic > 100);  // and FD frames were met and counted
+    CHECK(closes > 0);    // broken messages do end sessions
+    CHECK(closes < 300);  // and valid traffic keeps others going
+}
