@@ -11,6 +11,7 @@
 #include "tcpcan/linux_frame.hpp"
 #include "tcpcan/message.hpp"
 #include "tcpcan/negotiation.hpp"
+#include "tcpcan/profile.hpp"
 #include "tcpcan/sequence.hpp"
 #include "tcpcan/session.hpp"
 #include "tcpcan/subscription.hpp"

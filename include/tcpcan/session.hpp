@@ -516,7 +516,6 @@ private:
         return nullptr;
     }
 
-
     [[nodiscard]] static constexpr std::uint64_t saturate32(std::uint64_t v) { return v > 0xFFFF'FFFFu ? 0xFFFF'FFFFu : v; }
 
     [[nodiscard]] constexpr std::span<std::uint8_t> output_space() {
