@@ -17,6 +17,10 @@ it twice: peer -> session -> CAN bus -> session -> peer.
    with candump lines on stdin; the same frames must come back on stdout, the client
    must measure round trips (the gateway answers its pings), and when the gateway stops
    (qemu paused with SIGSTOP) the client must declare it dead.
+3. The stack the firmware really used: startup.cpp paints the free RAM below the stack;
+   after the scenarios the test reads it through qemu's monitor (`xp`) and checks that the
+   deepest word touched lies within the worst case check_gateway_size.py computes (the
+   scenarios include the deepest path it reports, a protocol error's close).
 
 No assertion is timed: every wait is bounded only so that a broken build fails instead
 of hanging. Exit status: 0 pass, 1 fail, 77 skip (no arm-none-eabi toolchain, newlib or
@@ -26,16 +30,18 @@ qemu-system-arm).
 import argparse
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 from check_cortex_m import missing_cxx_library
-from check_gateway_size import build
+from check_gateway_size import EXCEPTION_FRAME, build, measure, tool
 
 BOARDS = [
     ("microbit", "cortex-m0plus", "GATEWAY_BOARD_MICROBIT", "microbit.ld"),
@@ -43,6 +49,7 @@ BOARDS = [
 ]
 
 WAIT = 15.0  # seconds: the bound on any single expected event (heartbeats are 1 s, death 3 s)
+STACK_PAINT = 0x5AC45AC4  # gateway_stack_paint in port/cortex-m/startup.cpp
 
 
 class Failure(Exception):
@@ -216,21 +223,98 @@ def client_scenario(tcpcan, port, qemu):
             client.wait()
 
 
+class Monitor:
+    """qemu's human monitor on a Unix socket: commands in, text out up to the next prompt."""
+
+    def __init__(self, path):
+        deadline = time.monotonic() + WAIT
+        self.sock = socket.socket(socket.AF_UNIX)
+        while True:
+            try:
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise Failure(f"qemu's monitor socket {path} did not open")
+                time.sleep(0.1)
+        self.sock.settimeout(WAIT)
+        self.read_to_prompt()
+
+    def read_to_prompt(self):
+        data = b""
+        while not data.rstrip().endswith(b"(qemu)"):
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise Failure("qemu's monitor closed")
+            data += chunk
+        return data.decode(errors="replace")
+
+    def command(self, text):
+        self.sock.sendall(text.encode() + b"\n")
+        return self.read_to_prompt()
+
+    def words(self, address, count):
+        """`count` 32-bit words of guest physical memory from `address`."""
+        values = {}
+        for line in self.command(f"xp /{count}xw {address:#x}").splitlines():
+            m = re.match(r"^\s*([0-9a-f]+):((?:\s+0x[0-9a-f]+)+)\s*$", line.strip("\r\x1b[K"))
+            if m:
+                base = int(m.group(1), 16)
+                for i, word in enumerate(m.group(2).split()):
+                    values[base + 4 * i] = int(word, 16)
+        return [values.get(address + 4 * i) for i in range(count)]
+
+    def close(self):
+        self.sock.close()
+
+
+def symbol_address(cxx, elf, name):
+    for line in subprocess.run([tool(cxx, "nm"), elf], stdout=subprocess.PIPE, text=True, check=False).stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == name:
+            return int(parts[0], 16)
+    raise Failure(f"{name} not in {elf}")
+
+
+def stack_check(cxx, built, monitor):
+    computed, problems = measure(cxx, built)
+    if problems:
+        raise Failure("stack analysis: " + "; ".join(problems))
+    top = symbol_address(cxx, built["elf"], "__stack_top__")
+    bss_end = symbol_address(cxx, built["elf"], "__bss_end__")
+    window = min(top - bss_end, 4096)  # well beyond any stack this firmware can use
+    words = monitor.words(top - window, window // 4)
+    check(all(w is not None for w in words), f"monitor returned {window} bytes below the stack top")
+    check(words[0] == STACK_PAINT, "paint intact at the bottom of the window (the stack stayed above it)")
+    deepest = next(i for i, w in enumerate(words) if w != STACK_PAINT)
+    used = window - 4 * deepest
+    bound = computed["main_stack"] + computed["isr_stack"] + EXCEPTION_FRAME
+    check(0 < used <= bound,
+          f"stack used in the run: {used} B, within the computed worst case of {bound} B")
+
+
 def run_board(args, cxx, qemu_path, board, cpu, macro, script):
     built, error = build(cxx, args, board, cpu, macro, script)
     if error:
         raise Failure(error)
     port = free_port()
-    cmd = [qemu_path, "-M", board, "-display", "none", "-monitor", "none",
+    # A short directory of its own: Unix socket paths are limited to about 100 bytes.
+    socket_dir = tempfile.mkdtemp(prefix="tcpcan-gw-")
+    monitor_path = os.path.join(socket_dir, "monitor.sock")
+    cmd = [qemu_path, "-M", board, "-display", "none", "-monitor", f"unix:{monitor_path},server=on,wait=off",
            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off", "-kernel", built["elf"]]
     print(f"$ {' '.join(cmd)}")
     qemu = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        monitor = Monitor(monitor_path)
         raw_scenario(port)
         client_scenario(args.tcpcan, port, qemu)
+        stack_check(cxx, built, monitor)
+        monitor.close()
     finally:
         qemu.kill()
         output = qemu.communicate()[0]
+        shutil.rmtree(socket_dir, ignore_errors=True)
         if output.strip():
             print("  qemu said: " + output.strip())
 
