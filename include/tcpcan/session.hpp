@@ -162,7 +162,10 @@ public:
 
     constexpr Session(const SessionOptions& options, std::uint64_t now)
         : options_(options),
-          negotiator_(options.role, NegotiationConfig{Profile::version_1 ? 1u : 2u, options.max_version, 8}) {
+          // Without version 1 the lowest version is 2, and so is the highest at least.
+          negotiator_(options.role,
+                      NegotiationConfig{Profile::version_1 ? 1u : 2u,
+                                        Profile::version_1 || options.max_version >= 2 ? options.max_version : 2u, 8}) {
         started_us_ = now;
         last_rx_us_ = now;
         const NegotiationStep step = negotiator_.start();

@@ -150,6 +150,13 @@ TEST_CASE("gateway: a version-1 peer is told 'v 0' (no version 1 in the profile)
     CHECK(saw);
 }
 
+TEST_CASE("gateway: max_version 1 is raised to 2, the only version the profile speaks") {
+    SessionOptions o;
+    o.max_version = 1;
+    GatewaySession gateway(o, 0);
+    CHECK(bytes_of(gateway.output()) == std::vector<std::uint8_t>{'v', 4, 0, 0, 0, 2});
+}
+
 TEST_CASE("gateway: a 'd' message is refused even where version 1 would take it") {
     BasicDecoder<GatewayProfile> decoder(DecoderMode::version1);
     BasicMessage<0> m;
