@@ -480,3 +480,36 @@ TEST_CASE("gateway: random traffic keeps memory bounded, frames classic and ever
     CHECK(closes > 0);    // broken messages do end sessions
     CHECK(closes < 300);  // and valid traffic keeps others going
 }
+
+namespace {
+// A profile of one's own: the gateway's, but asking the peer to filter.
+struct SubscribingGateway : GatewayProfile {
+    static constexpr bool local_subscription = true;
+};
+}  // namespace
+
+TEST_CASE("a custom profile: a gateway with a local subscription keeps room for it beside its frames") {
+    using S = Session<1100, 16, 28, 4, SubscribingGateway>;
+    FullSession peer(server_options(), 0);
+    S gateway({}, 0);
+    pump(gateway, peer, 1);
+    REQUIRE(gateway.state() == SessionState::established);
+    // Frames stop at the control reserve (4 whole messages, since a subscription can be one)...
+    std::size_t queued = 0;
+    while (gateway.send_frame(make_frame(0x10, 8), 2) == SendResult::queued) {
+        ++queued;
+    }
+    CHECK(queued == (1100 - 4 * max_message_size) / 20);
+    CHECK(gateway.stats().drop_output_full == 1);
+    // ...so a whole 28-entry subscription still goes out at once, with room for a close.
+    FilterSet<28> wanted;
+    for (std::uint32_t i = 0; i < 28; ++i) {
+        REQUIRE(wanted.add(FilterEntry::exact_id(0x100 + i)));
+    }
+    REQUIRE(gateway.set_local_subscription(wanted));
+    pump(gateway, peer, 3);
+    CHECK(peer.peer_subscription().size() == 28);
+    CHECK(peer.send_frame(make_frame(0x100, 1), 5) == SendResult::queued);
+    CHECK(peer.send_frame(make_frame(0x200, 1), 5) == SendResult::filtered);
+    CHECK(drain_bus(peer, 5).size() == queued);
+}
