@@ -84,11 +84,11 @@ inline constexpr std::uint8_t all = 0x07;
 
 enum class MessageType : std::uint8_t { version, data_v1, features, frame, ping, pong, subscribe, close, skipped };
 
-// A decoded message. `frame` holds the frame of 'd' and 'f'; `value` the u32 of
-// 'v', 'h', 'p', 'q'; `payload` the raw payload of 's' and 'c' (and skipped ones), its
-// first PayloadCapacity bytes (`payload_size` is always the whole length). The decoder's
-// payload() holds the whole payload until its next decode(), so a session keeps no copy:
-// it decodes into BasicMessage<0>.
+/// A decoded message. `frame` holds the frame of 'd' and 'f'; `value` the u32 of
+/// 'v', 'h', 'p', 'q'; `payload` the raw payload of 's' and 'c' (and skipped ones), its
+/// first PayloadCapacity bytes (`payload_size` is always the whole length). The decoder's
+/// payload() holds the whole payload until its next decode(), so a session keeps no copy:
+/// it decodes into BasicMessage<0>.
 template <std::size_t PayloadCapacity>
 struct BasicMessage {
     static constexpr std::size_t payload_capacity = PayloadCapacity;

@@ -137,9 +137,12 @@ struct NoLocalSubscription {
 /// timestamp, 8 data bytes.
 inline constexpr std::size_t max_classic_frame_message_size = header_size + 6 + 4 + 8 + max_classic_length;
 
-// Capacities: OutputBytes of encoded messages waiting for the transport,
-// BusFrames waiting for the bus, SubscriptionEntries of the peer's filter, Events.
-// Profile (profile.hpp) picks what the session carries; FullProfile is everything.
+/// One session. Capacities: OutputBytes of encoded messages waiting for the transport,
+/// BusFrames waiting for the bus, SubscriptionEntries of the peer's filter, Events.
+/// Profile (profile.hpp) picks what the session carries; FullProfile is everything.
+/// The static_asserts below give the smallest capacities a profile allows: output room
+/// for 4 control messages plus 2 frames (FullProfile: 6 x 257 = 1542 bytes; GatewayProfile:
+/// 4 x 6 + 2 x 28 = 80 bytes), and the 28 subscription entries PROTOCOL.md requires.
 template <std::size_t OutputBytes = 16384, std::size_t BusFrames = 256, std::size_t SubscriptionEntries = 64,
           std::size_t Events = 32, SessionProfile Profile = FullProfile>
 class Session {
@@ -392,8 +395,8 @@ public:
     }
 
     // ---- Ending ----------------------------------------------------------------------
-    // Ends the session; in version 2 the peer is told why. The port then writes out
-    // output() and closes the transport. Without Profile::close_texts the text is not sent.
+    /// Ends the session; in version 2 the peer is told why. The port then writes out
+    /// output() and closes the transport. Without Profile::close_texts the text is not sent.
     constexpr void close(CloseReason reason, std::string_view text, std::uint64_t /*now*/) {
         if (state_ == SessionState::closed) {
             return;
@@ -431,7 +434,7 @@ public:
     // Asks the peer to send only frames matching `filters` (sent once version 2 is
     // agreed; with version 1 it is applied to received frames only).
     // All or nothing: false (and no change) when `filters` has more entries than fit.
-    // Only with Profile::local_subscription.
+    /// Only with Profile::local_subscription.
     template <std::size_t N>
     [[nodiscard]] constexpr bool set_local_subscription(const FilterSet<N>& filters)
         requires(Profile::local_subscription)
@@ -465,8 +468,8 @@ public:
     [[nodiscard]] constexpr std::uint32_t agreed_features() const { return agreed_features_; }
     [[nodiscard]] constexpr const Stats& stats() const { return stats_; }
     [[nodiscard]] constexpr const FilterSet<SubscriptionEntries>& peer_subscription() const { return peer_subscription_; }
-    // The text of the peer's 'c' message (empty unless the peer closed with one). It is
-    // read from the decoder's buffer, which a closed session no longer touches.
+    /// The text of the peer's 'c' message (empty unless the peer closed with one). It is
+    /// read from the decoder's buffer, which a closed session no longer touches.
     [[nodiscard]] std::string_view close_text() const {
         if (!closed_by_peer_message_) {
             return {};

@@ -85,6 +85,9 @@ SessionOptions server_options() {
 
 static_assert(std::is_same_v<FullSession::Stats, SessionStats>, "the default profile keeps 64-bit SessionStats");
 static_assert(std::is_same_v<GatewaySession::Stats, BasicSessionStats<std::uint32_t>>);
+// The smallest output each profile allows (the static_asserts in Session accept these).
+static_assert(sizeof(Session<80, 16, 28, 4, GatewayProfile>) > 80);
+static_assert(sizeof(Session<1542, 16, 28, 4>) > 1542);
 static_assert(sizeof(GatewaySession) < sizeof(Session<1542, 16, 28, 4>) / 2,
               "the gateway profile is less than half of the smallest full session");
 
