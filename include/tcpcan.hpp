@@ -15,6 +15,7 @@
 #include "tcpcan/reconnect.hpp"
 #include "tcpcan/router.hpp"
 #include "tcpcan/rate_limit.hpp"
+#include "tcpcan/profile.hpp"
 #include "tcpcan/sequence.hpp"
 #include "tcpcan/session.hpp"
 #include "tcpcan/session_peer.hpp"

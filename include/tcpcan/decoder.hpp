@@ -14,6 +14,7 @@
 #include "frame.hpp"
 #include "linux_frame.hpp"
 #include "message.hpp"
+#include "profile.hpp"
 
 namespace tcpcan {
 
@@ -29,7 +30,8 @@ struct DecodeResult {
 enum class DecoderMode : std::uint8_t { negotiating, version1, version2 };
 
 // Parses a version-2 'f' payload into `out`; returns the problem, if any.
-[[nodiscard]] constexpr ProtocolError parse_frame_payload(std::span<const std::uint8_t> p, Message& out) {
+template <std::size_t PayloadCapacity>
+[[nodiscard]] constexpr ProtocolError parse_frame_payload(std::span<const std::uint8_t> p, BasicMessage<PayloadCapacity>& out) {
     if (p.size() < 6) {
         return ProtocolError::bad_frame_length;
     }
@@ -86,15 +88,18 @@ enum class DecoderMode : std::uint8_t { negotiating, version1, version2 };
     return ProtocolError::none;
 }
 
-class Decoder {
+/// The decoder for a Profile (see profile.hpp): without Profile::version_1, 'd' messages
+/// are refused in every mode and the version-1 codec is not compiled in.
+template <SessionProfile Profile = FullProfile>
+class BasicDecoder {
 public:
-    constexpr explicit Decoder(DecoderMode mode = DecoderMode::negotiating) : mode_(mode) {}
+    constexpr explicit BasicDecoder(DecoderMode mode = DecoderMode::negotiating) : mode_(mode) {}
 
     // Changing mode between messages is how the session follows negotiation.
     constexpr void set_mode(DecoderMode mode) { mode_ = mode; }
     [[nodiscard]] constexpr DecoderMode mode() const { return mode_; }
 
-    constexpr void reset(DecoderMode mode = DecoderMode::negotiating) { *this = Decoder(mode); }
+    constexpr void reset(DecoderMode mode = DecoderMode::negotiating) { *this = BasicDecoder(mode); }
 
     [[nodiscard]] constexpr ProtocolError error() const { return error_; }
     // Stream offset (bytes since the start or last reset) of the byte that was wrong.
@@ -104,8 +109,16 @@ public:
     // Stream offset of the next byte to be consumed.
     [[nodiscard]] constexpr std::uint64_t stream_offset() const { return offset_; }
 
-    // Decodes at most one message from `input`. On `complete`, `out` holds it.
-    [[nodiscard]] constexpr DecodeResult decode(std::span<const std::uint8_t> input, Message& out) {
+    /// The whole payload of the last complete message; valid until the next decode() or
+    /// reset(). A session reads 's' and 'c' payloads (and a peer's close text) from here.
+    [[nodiscard]] constexpr std::span<const std::uint8_t> payload() const {
+        return {buffer_.data() + header_size, buffer_[1]};
+    }
+
+    // Decodes at most one message from `input`. On `complete`, `out` holds it (its payload
+    // cut to its capacity; payload() has all of it).
+    template <std::size_t PayloadCapacity>
+    [[nodiscard]] constexpr DecodeResult decode(std::span<const std::uint8_t> input, BasicMessage<PayloadCapacity>& out) {
         if (error_ != ProtocolError::none) {
             return {DecodeStatus::error, 0};
         }
@@ -160,7 +173,7 @@ private:
         switch (mode_) {
         case DecoderMode::negotiating: return ProtocolError::not_allowed_before_agreement;
         case DecoderMode::version1:
-            if (p != prefix::data_v1) {
+            if (!Profile::version_1 || p != prefix::data_v1) {
                 return ProtocolError::not_allowed_in_version_1;
             }
             return (n == linux_can_frame_size || n == linux_canfd_frame_size) ? ProtocolError::none
@@ -179,7 +192,8 @@ private:
         }
     }
 
-    [[nodiscard]] constexpr ProtocolError parse(Message& out) const {
+    template <std::size_t PayloadCapacity>
+    [[nodiscard]] constexpr ProtocolError parse(BasicMessage<PayloadCapacity>& out) const {
         const std::uint8_t p = buffer_[0];
         const std::span<const std::uint8_t> payload(buffer_.data() + header_size, buffer_[1]);
         out.prefix = p;
@@ -191,12 +205,14 @@ private:
             out.type = MessageType::version;
             out.value = detail::load_be32(payload.data());
             return ProtocolError::none;
-        case prefix::data_v1: {
-            out.type = MessageType::data_v1;
-            const LinuxFrameResult r = from_linux_bytes(payload);
-            out.frame = r.frame;
-            return r.problem == FrameProblem::none ? ProtocolError::none : ProtocolError::invalid_frame;
-        }
+        case prefix::data_v1:
+            if constexpr (Profile::version_1) {  // check_header lets 'd' through only then
+                out.type = MessageType::data_v1;
+                const LinuxFrameResult r = from_linux_bytes(payload);
+                out.frame = r.frame;
+                return r.problem == FrameProblem::none ? ProtocolError::none : ProtocolError::invalid_frame;
+            }
+            break;
         case prefix::frame: out.type = MessageType::frame; return parse_frame_payload(payload, out);
         case prefix::features:
         case prefix::ping:
@@ -208,8 +224,10 @@ private:
         }
         out.type = p == prefix::subscribe ? MessageType::subscribe : p == prefix::close ? MessageType::close : MessageType::skipped;
         out.payload_size = static_cast<std::uint8_t>(payload.size());
-        for (std::size_t i = 0; i < payload.size(); ++i) {
-            out.payload[i] = payload[i];
+        if constexpr (PayloadCapacity > 0) {
+            for (std::size_t i = 0; i < payload.size() && i < PayloadCapacity; ++i) {
+                out.payload[i] = payload[i];
+            }
         }
         return p == prefix::subscribe ? check_subscribe_payload(payload) : ProtocolError::none;
     }
@@ -229,5 +247,7 @@ private:
     ProtocolError error_ = ProtocolError::none;
     DecoderMode mode_;
 };
+
+using Decoder = BasicDecoder<FullProfile>;
 
 }  // namespace tcpcan

@@ -58,7 +58,8 @@ template <class SessionT>
 BridgeStepResult bridge_step(SessionT& session, CanPort& can, ByteStream& stream, const FilterSetBase& forward,
                              std::uint64_t now, std::size_t max_frames = 32) {
     BridgeStepResult result;
-    std::array<std::uint8_t, 256> buffer{};
+    // Not cleared: only the bytes the stream placed are read. Its size is the profile's.
+    std::array<std::uint8_t, SessionT::ProfileType::bridge_read_bytes> buffer;
     // Read no more than the bus queue can take (8 bytes = smallest frame message), so
     // a slow bus pushes back on the stream instead of losing frames.
     const std::size_t room = session.bus_queue_free() * 8;
@@ -78,8 +79,7 @@ BridgeStepResult bridge_step(SessionT& session, CanPort& can, ByteStream& stream
         (void)session.send_frame(frame, now);  // every outcome is counted in the session's stats
     }
     for (std::size_t i = 0; i < max_frames; ++i) {
-        const Frame* next = session.peek_bus_frame(now);
-        if (next == nullptr || !can.write(*next)) {
+        if (!session.peek_bus_frame(now, frame) || !can.write(frame)) {
             break;
         }
         session.pop_bus_frame();

@@ -84,9 +84,15 @@ inline constexpr std::uint8_t all = 0x07;
 
 enum class MessageType : std::uint8_t { version, data_v1, features, frame, ping, pong, subscribe, close, skipped };
 
-// A decoded message. `frame` holds the frame of 'd' and 'f'; `value` the u32 of
-// 'v', 'h', 'p', 'q'; `payload` the raw payload of 's' and 'c' (and skipped ones).
-struct Message {
+/// A decoded message. `frame` holds the frame of 'd' and 'f'; `value` the u32 of
+/// 'v', 'h', 'p', 'q'; `payload` the raw payload of 's' and 'c' (and skipped ones), its
+/// first PayloadCapacity bytes (`payload_size` is always the whole length). The decoder's
+/// payload() holds the whole payload until its next decode(), so a session keeps no copy:
+/// it decodes into BasicMessage<0>.
+template <std::size_t PayloadCapacity>
+struct BasicMessage {
+    static constexpr std::size_t payload_capacity = PayloadCapacity;
+
     MessageType type = MessageType::skipped;
     std::uint8_t prefix = 0;
     std::uint32_t value = 0;
@@ -95,15 +101,24 @@ struct Message {
     bool has_timestamp = false;
     std::uint32_t sequence = 0;
     std::uint8_t payload_size = 0;
-    std::array<std::uint8_t, max_payload_size> payload{};
+    std::array<std::uint8_t, PayloadCapacity> payload{};
 
-    [[nodiscard]] std::string_view close_text() const {
+    [[nodiscard]] std::string_view close_text() const
+        requires(PayloadCapacity == max_payload_size)
+    {
         if (type != MessageType::close || payload_size < 1) {
             return {};
         }
         return {reinterpret_cast<const char*>(payload.data() + 1), static_cast<std::size_t>(payload_size - 1)};
     }
-    [[nodiscard]] constexpr CloseReason close_reason() const { return static_cast<CloseReason>(payload[0]); }
+    [[nodiscard]] constexpr CloseReason close_reason() const
+        requires(PayloadCapacity > 0)
+    {
+        return static_cast<CloseReason>(payload[0]);
+    }
 };
+
+// A message with its whole payload: what the fuzzers, tests and encode_message use.
+using Message = BasicMessage<max_payload_size>;
 
 }  // namespace tcpcan

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 #include "decoder.hpp"
 #include "detail/ring_queue.hpp"
@@ -18,6 +19,7 @@
 #include "frame.hpp"
 #include "message.hpp"
 #include "negotiation.hpp"
+#include "profile.hpp"
 #include "sequence.hpp"
 #include "subscription.hpp"
 
@@ -69,62 +71,106 @@ enum class SendResult : std::uint8_t {
     closed,             // dropped: the session has ended
 };
 
-struct SessionStats {
-    std::uint64_t frames_from_peer = 0;  // valid frames received
-    std::uint64_t frames_to_bus = 0;     // frames handed to the port for the bus
-    std::uint64_t frames_queued = 0;     // frames encoded for the peer
-    std::uint64_t frames_written = 0;    // of those, fully handed to the transport
-    std::uint64_t filtered_out = 0;      // excluded by a subscription (both directions)
-    std::uint64_t drop_not_established = 0;
-    std::uint64_t drop_output_full = 0;
-    std::uint64_t drop_invalid = 0;
-    std::uint64_t drop_after_close = 0;
-    std::uint64_t drop_unsent_at_close = 0;  // encoded but never written when the transport ended
-    std::uint64_t drop_bus_queue_full = 0;
-    std::uint64_t drop_expired = 0;
-    std::uint64_t drop_duplicate = 0;
-    std::uint64_t drop_refused = 0;           // peer frames refused (accept_frames = false)
-    std::uint64_t drop_unsent_bus_queue = 0;  // still queued for the bus when the session was discarded
-    std::uint64_t messages_skipped = 0;       // unknown optional messages
-    std::uint64_t events_lost = 0;
-    std::uint64_t bytes_in = 0;
-    std::uint64_t bytes_out = 0;
-    std::uint64_t pings_sent = 0;
-    std::uint64_t pongs_received = 0;
-    std::uint64_t pings_skipped = 0;  // heartbeat due while the output was full
-    std::uint64_t pongs_skipped = 0;  // pings left unanswered while the output was full
-    std::uint64_t rtt_last_us = 0;
-    std::uint64_t rtt_min_us = 0;
-    std::uint64_t rtt_max_us = 0;
+/// Counters of one session; Counter is the profile's (32 bits on a gateway).
+template <class Counter>
+struct BasicSessionStats {
+    Counter frames_from_peer = 0;  // valid frames received
+    Counter frames_to_bus = 0;     // frames handed to the port for the bus
+    Counter frames_queued = 0;     // frames encoded for the peer
+    Counter frames_written = 0;    // of those, fully handed to the transport
+    Counter filtered_out = 0;      // excluded by a subscription (both directions)
+    Counter drop_not_established = 0;
+    Counter drop_output_full = 0;
+    Counter drop_invalid = 0;
+    Counter drop_after_close = 0;
+    Counter drop_unsent_at_close = 0;  // encoded but never written when the transport ended
+    Counter drop_bus_queue_full = 0;
+    Counter drop_expired = 0;
+    Counter drop_duplicate = 0;
+    Counter drop_refused = 0;           // peer frames refused (accept_frames = false)
+    Counter drop_unsent_bus_queue = 0;  // still queued for the bus when the session was discarded
+    Counter drop_not_classic = 0;       // CAN FD frames from the peer for a classic-only bus (profile)
+    Counter messages_skipped = 0;       // unknown optional messages
+    Counter events_lost = 0;
+    Counter bytes_in = 0;
+    Counter bytes_out = 0;
+    Counter pings_sent = 0;
+    Counter pongs_received = 0;
+    Counter pings_skipped = 0;  // heartbeat due while the output was full
+    Counter pongs_skipped = 0;  // pings left unanswered while the output was full
+    Counter rtt_last_us = 0;
+    Counter rtt_min_us = 0;
+    Counter rtt_max_us = 0;
     SequenceCounters sequence{};
 
     [[nodiscard]] constexpr std::uint64_t dropped_towards_peer() const {
-        return drop_not_established + drop_output_full + drop_invalid + drop_after_close + drop_unsent_at_close;
+        return std::uint64_t{drop_not_established} + drop_output_full + drop_invalid + drop_after_close + drop_unsent_at_close;
     }
     [[nodiscard]] constexpr std::uint64_t dropped_towards_bus() const {
-        return drop_bus_queue_full + drop_expired + drop_duplicate + drop_refused + drop_unsent_bus_queue;
+        return std::uint64_t{drop_bus_queue_full} + drop_expired + drop_duplicate + drop_refused + drop_unsent_bus_queue +
+               drop_not_classic;
     }
 };
+
+using SessionStats = BasicSessionStats<std::uint64_t>;
 
 struct ReceiveResult {
     std::size_t consumed = 0;
     bool ok = true;  // false: the peer broke the protocol; see the protocol_error event
 };
 
-// Capacities: OutputBytes of encoded messages waiting for the transport,
-// BusFrames waiting for the bus, SubscriptionEntries of the peer's filter, Events.
+namespace detail {
+// A classic frame as a classic-only bus queue holds it (no FD data, no timestamp).
+struct ClassicFrame {
+    std::uint32_t id = 0;
+    std::uint8_t len = 0;
+    std::uint8_t flags = 0;
+    std::array<std::uint8_t, max_classic_length> data{};
+};
+// Stands in for the local subscription when the profile has none: passes everything.
+struct NoLocalSubscription {
+    [[nodiscard]] static constexpr bool matches(const Frame&) { return true; }
+    [[nodiscard]] static constexpr bool empty() { return true; }
+};
+}  // namespace detail
+
+/// The largest 'f' message a classic frame makes: header, flags, id, len, sequence,
+/// timestamp, 8 data bytes.
+inline constexpr std::size_t max_classic_frame_message_size = header_size + 6 + 4 + 8 + max_classic_length;
+
+/// One session. Capacities: OutputBytes of encoded messages waiting for the transport,
+/// BusFrames waiting for the bus, SubscriptionEntries of the peer's filter, Events.
+/// Profile (profile.hpp) picks what the session carries; FullProfile is everything.
+/// The static_asserts below give the smallest capacities a profile allows: output room
+/// for 4 control messages plus 2 frames (FullProfile: 6 x 257 = 1542 bytes; GatewayProfile:
+/// 4 x 6 + 2 x 28 = 80 bytes), and the 28 subscription entries PROTOCOL.md requires.
 template <std::size_t OutputBytes = 16384, std::size_t BusFrames = 256, std::size_t SubscriptionEntries = 64,
-          std::size_t Events = 32>
+          std::size_t Events = 32, SessionProfile Profile = FullProfile>
 class Session {
+    // The largest message this side sends for a frame, and as a control message (with
+    // neither subscription nor close texts: 'v', 'h', 'p', 'q' of 6 bytes, 'c' of 3).
+    static constexpr std::size_t largest_frame_message =
+        Profile::fd_frames || Profile::version_1 ? max_message_size : max_classic_frame_message_size;
+    static constexpr std::size_t largest_control_message =
+        Profile::local_subscription || Profile::close_texts ? max_message_size : header_size + 4;
     // Frames may fill the output only up to this reserve, so control messages
     // (version, features, pong, subscription, close) always find room.
-    static constexpr std::size_t control_reserve = 4 * max_message_size;
-    static_assert(OutputBytes >= control_reserve + 2 * max_message_size, "output too small for frames and control messages");
+    static constexpr std::size_t control_reserve = 4 * largest_control_message;
+    static_assert(OutputBytes >= control_reserve + 2 * largest_frame_message,
+                  "output too small for frames and control messages");
     static_assert(SubscriptionEntries >= wire_filter::max_entries, "PROTOCOL.md requires room for 28 entries");
 
 public:
+    using Stats = BasicSessionStats<typename Profile::Counter>;
+    using ProfileType = Profile;
+
     constexpr Session(const SessionOptions& options, std::uint64_t now)
-        : options_(options), negotiator_(options.role, NegotiationConfig{options.min_version, options.max_version, 8}) {
+        : options_(options),
+          // Without version 1 the lowest version is 2, and so is the highest at least.
+          negotiator_(options.role,
+                      NegotiationConfig{Profile::version_1 && options.min_version <= 1 ? 1u
+                                                                                         : (options.min_version > 2u ? options.min_version : 2u),
+                                        Profile::version_1 || options.max_version >= 2 ? options.max_version : 2u, 8}) {
         started_us_ = now;
         last_rx_us_ = now;
         const NegotiationStep step = negotiator_.start();
@@ -140,7 +186,7 @@ public:
     /// subscriptions, counters and timers all carry over.
     template <std::size_t O, std::size_t B, std::size_t S, std::size_t E>
         requires(O <= OutputBytes && B <= BusFrames && S <= SubscriptionEntries && E <= Events)
-    constexpr explicit Session(const Session<O, B, S, E>& other)
+    constexpr explicit Session(const Session<O, B, S, E, Profile>& other)
         : options_(other.options_),
           negotiator_(other.negotiator_),
           decoder_(other.decoder_),
@@ -157,10 +203,9 @@ public:
           ping_outstanding_(other.ping_outstanding_),
           retry_with_version_1_(other.retry_with_version_1_),
           subscription_pending_(other.subscription_pending_),
+          closed_by_peer_message_(other.closed_by_peer_message_),
           current_is_frame_(other.current_is_frame_),
           unwritten_in_message_(other.unwritten_in_message_),
-          close_text_(other.close_text_),
-          close_text_size_(other.close_text_size_),
           stats_(other.stats_) {
         for (std::size_t i = other.output_head_; i < other.output_tail_; ++i) {
             output_[output_tail_++] = other.output_[i];
@@ -176,8 +221,10 @@ public:
         for (const FilterEntry& e : other.peer_subscription_.entries()) {
             (void)peer_subscription_.add(e);
         }
-        for (const FilterEntry& e : other.local_subscription_.entries()) {
-            (void)local_subscription_.add(e);
+        if constexpr (Profile::local_subscription) {
+            for (const FilterEntry& e : other.local_subscription_.entries()) {
+                (void)local_subscription_.add(e);
+            }
         }
     }
 
@@ -217,7 +264,7 @@ public:
             ++stats_.drop_after_close;
             return SendResult::closed;
         }
-        if (check_frame(frame) != FrameProblem::none) {
+        if (check_frame(frame) != FrameProblem::none || (!Profile::fd_frames && frame.is_fd())) {
             ++stats_.drop_invalid;
             return SendResult::invalid;
         }
@@ -233,8 +280,10 @@ public:
         const std::uint32_t sequence = next_sequence_++;
         std::size_t size = 0;
         const std::span<std::uint8_t> space = frame_space();
-        if (version_ == 1) {
-            size = encode_data_v1(space, frame);
+        if (Profile::version_1 && version_ == 1) {
+            if constexpr (Profile::version_1) {
+                size = encode_data_v1(space, frame);
+            }
         } else {
             size = encode_frame(space, frame, (agreed_features_ & feature::sequence) != 0, sequence,
                                 (agreed_features_ & feature::timestamps) != 0);
@@ -279,16 +328,32 @@ public:
 
     // ---- Frames for the bus ----------------------------------------------------------
     // The oldest frame for the bus, after dropping those older than max_frame_age.
-    [[nodiscard]] constexpr const Frame* peek_bus_frame(std::uint64_t now, std::uint64_t wall_clock_us = 0) {
-        while (!bus_queue_.empty()) {
-            const QueuedFrame& q = bus_queue_.front();
-            if (!too_old(q, now, wall_clock_us)) {
-                return &q.frame;
-            }
-            bus_queue_.pop();
-            ++stats_.drop_expired;
+    // (Profiles with classic frames only queue a smaller type: use the overload below.)
+    [[nodiscard]] constexpr const Frame* peek_bus_frame(std::uint64_t now, std::uint64_t wall_clock_us = 0)
+        requires(Profile::fd_frames)
+    {
+        const QueuedFrame* q = this->oldest_fresh(now, wall_clock_us);
+        return q != nullptr ? &q->frame : nullptr;
+    }
+    /// The same for every profile: copies the oldest frame for the bus into `out`; false
+    /// when there is none. pop_bus_frame() once it went onto the bus.
+    [[nodiscard]] constexpr bool peek_bus_frame(std::uint64_t now, Frame& out, std::uint64_t wall_clock_us = 0) {
+        const QueuedFrame* q = this->oldest_fresh(now, wall_clock_us);
+        if (q == nullptr) {
+            return false;
         }
-        return nullptr;
+        if constexpr (Profile::fd_frames) {
+            out = q->frame;
+        } else {
+            out.id = q->frame.id;
+            out.len = q->frame.len;
+            out.flags = q->frame.flags;
+            out.timestamp_us = 0;
+            for (std::size_t i = 0; i < max_classic_length; ++i) {
+                out.data[i] = q->frame.data[i];
+            }
+        }
+        return true;
     }
     // The frame from peek_bus_frame went onto the bus.
     constexpr void pop_bus_frame() {
@@ -314,18 +379,28 @@ public:
         }
         if (state_ != SessionState::established && options_.negotiation_timeout_us != 0 &&
             now - started_us_ >= options_.negotiation_timeout_us) {
-            close(CloseReason::negotiation_timeout, "no agreement in time", now);
+            if constexpr (Profile::close_texts) {
+                close(CloseReason::negotiation_timeout, "no agreement in time", now);
+            } else {
+                close(CloseReason::negotiation_timeout, {}, now);
+            }
             return;
         }
         if (version_ < 2) {
             return;  // version 1 has no heartbeat; silence is normal there
         }
-        if (subscription_pending_ && state_ == SessionState::established) {
-            send_subscription();  // the output has drained since it was deferred
+        if constexpr (Profile::local_subscription) {
+            if (subscription_pending_ && state_ == SessionState::established) {
+                send_subscription();  // the output has drained since it was deferred
+            }
         }
         if (options_.dead_after_us != 0 && now - last_rx_us_ >= options_.dead_after_us) {
             push_event({EventType::peer_dead, static_cast<std::uint32_t>(saturate32(now - last_rx_us_))});
-            close(CloseReason::peer_dead, "peer silent too long", now);
+            if constexpr (Profile::close_texts) {
+                close(CloseReason::peer_dead, "peer silent too long", now);
+            } else {
+                close(CloseReason::peer_dead, {}, now);
+            }
             return;
         }
         if (options_.heartbeat_interval_us != 0 && state_ == SessionState::established &&
@@ -354,8 +429,10 @@ public:
         if (state_ != SessionState::established && options_.negotiation_timeout_us != 0) {
             earliest(started_us_ + options_.negotiation_timeout_us);
         }
-        if (subscription_pending_ && subscription_fits()) {
-            return 0;  // due now: the output has room for the deferred subscription
+        if constexpr (Profile::local_subscription) {
+            if (subscription_pending_ && subscription_fits()) {
+                return 0;  // due now: the output has room for the deferred subscription
+            }
         }
         if (version_ >= 2) {
             if (options_.dead_after_us != 0) {
@@ -369,14 +446,14 @@ public:
     }
 
     // ---- Ending ----------------------------------------------------------------------
-    // Ends the session; in version 2 the peer is told why. The port then writes out
-    // output() and closes the transport.
+    /// Ends the session; in version 2 the peer is told why. The port then writes out
+    /// output() and closes the transport. Without Profile::close_texts the text is not sent.
     constexpr void close(CloseReason reason, std::string_view text, std::uint64_t /*now*/) {
         if (state_ == SessionState::closed) {
             return;
         }
         if (version_ >= 2) {
-            append_message(encode_close(output_space(), reason, text));
+            append_message(encode_close(output_space(), reason, Profile::close_texts ? text : std::string_view{}));
         }
         finish(reason, false);
     }
@@ -408,8 +485,11 @@ public:
     // Asks the peer to send only frames matching `filters` (sent once version 2 is
     // agreed; with version 1 it is applied to received frames only).
     // All or nothing: false (and no change) when `filters` has more entries than fit.
+    /// Only with Profile::local_subscription.
     template <std::size_t N>
-    [[nodiscard]] constexpr bool set_local_subscription(const FilterSet<N>& filters) {
+    [[nodiscard]] constexpr bool set_local_subscription(const FilterSet<N>& filters)
+        requires(Profile::local_subscription)
+    {
         if (filters.size() > local_subscription_.capacity()) {
             return false;
         }
@@ -437,20 +517,32 @@ public:
     [[nodiscard]] constexpr SessionState state() const { return state_; }
     [[nodiscard]] constexpr std::uint32_t version() const { return version_; }
     [[nodiscard]] constexpr std::uint32_t agreed_features() const { return agreed_features_; }
-    [[nodiscard]] constexpr const SessionStats& stats() const { return stats_; }
+    [[nodiscard]] constexpr const Stats& stats() const { return stats_; }
     [[nodiscard]] constexpr const FilterSet<SubscriptionEntries>& peer_subscription() const { return peer_subscription_; }
+    /// The text of the peer's 'c' message (empty unless the peer closed with one). It is
+    /// read from the decoder's buffer, which a closed session no longer touches.
     [[nodiscard]] std::string_view close_text() const {
-        return {reinterpret_cast<const char*>(close_text_.data()), close_text_size_};
+        if (!closed_by_peer_message_) {
+            return {};
+        }
+        const std::span<const std::uint8_t> payload = decoder_.payload();
+        return {reinterpret_cast<const char*>(payload.data() + 1), payload.size() - 1};
     }
     [[nodiscard]] constexpr bool is_closed() const { return state_ == SessionState::closed; }
 
 private:
-    template <std::size_t, std::size_t, std::size_t, std::size_t>
+    template <std::size_t, std::size_t, std::size_t, std::size_t, SessionProfile>
     friend class Session;
 
+    using Counter = typename Profile::Counter;
+    // The session keeps no payload copy: 's' and 'c' payloads are read from the decoder.
+    using SessionMessage = BasicMessage<0>;
+
+    // Arrival times are kept in the counter's width: with 32 bits, ages up to 71 minutes
+    // are told apart (modular difference), which a gateway's short queue never reaches.
     struct QueuedFrame {
-        Frame frame;
-        std::uint64_t arrived_us;
+        std::conditional_t<Profile::fd_frames, Frame, detail::ClassicFrame> frame;
+        Counter arrived_us;
     };
 
     [[nodiscard]] constexpr bool too_old(const QueuedFrame& q, std::uint64_t now, std::uint64_t wall_clock_us) const {
@@ -458,13 +550,30 @@ private:
         if (limit == 0) {
             return false;
         }
-        if (now - q.arrived_us > limit) {
+        if (static_cast<Counter>(static_cast<Counter>(now) - q.arrived_us) > limit) {
             return true;
         }
-        // With the sender's timestamp (and clocks in sync) a frame that waited at the
-        // sender, e.g. while the link was down, is caught too.
-        const std::uint64_t ts = q.frame.timestamp_us;
-        return wall_clock_us != 0 && ts != 0 && wall_clock_us > ts && wall_clock_us - ts > limit;
+        if constexpr (Profile::fd_frames) {
+            // With the sender's timestamp (and clocks in sync) a frame that waited at the
+            // sender, e.g. while the link was down, is caught too.
+            const std::uint64_t ts = q.frame.timestamp_us;
+            return wall_clock_us != 0 && ts != 0 && wall_clock_us > ts && wall_clock_us - ts > limit;
+        } else {
+            (void)wall_clock_us;  // classic queues keep no sender timestamp
+            return false;
+        }
+    }
+
+    [[nodiscard]] constexpr const QueuedFrame* oldest_fresh(std::uint64_t now, std::uint64_t wall_clock_us) {
+        while (!bus_queue_.empty()) {
+            const QueuedFrame& q = bus_queue_.front();
+            if (!too_old(q, now, wall_clock_us)) {
+                return &q;
+            }
+            bus_queue_.pop();
+            ++stats_.drop_expired;
+        }
+        return nullptr;
     }
 
     [[nodiscard]] static constexpr std::uint64_t saturate32(std::uint64_t v) { return v > 0xFFFF'FFFFu ? 0xFFFF'FFFFu : v; }
@@ -472,7 +581,7 @@ private:
     [[nodiscard]] constexpr std::span<std::uint8_t> output_space() {
         // Slide pending bytes to the front when the tail is short of a frame plus the
         // control reserve, so partial writes never make room look smaller than it is.
-        if (OutputBytes - output_tail_ < control_reserve + max_message_size) {
+        if (OutputBytes - output_tail_ < control_reserve + largest_frame_message) {
             compact_output();
         }
         return {output_.data() + output_tail_, OutputBytes - output_tail_};
@@ -488,7 +597,8 @@ private:
     // Heartbeat messages always leave room for one close message.
     [[nodiscard]] constexpr std::span<std::uint8_t> heartbeat_space() {
         const std::span<std::uint8_t> space = output_space();
-        return space.size() > max_message_size ? space.first(space.size() - max_message_size) : space.first(0);
+        return space.size() > largest_control_message ? space.first(space.size() - largest_control_message)
+                                                      : space.first(0);
     }
     [[nodiscard]] constexpr std::span<std::uint8_t> frame_space() {
         const std::span<std::uint8_t> space = output_space();
@@ -520,11 +630,15 @@ private:
         e.error = error;
         e.offset = offset;
         push_event(e);
-        close(CloseReason::protocol_error, describe(error), now);
+        if constexpr (Profile::close_texts) {
+            close(CloseReason::protocol_error, describe(error), now);
+        } else {
+            close(CloseReason::protocol_error, {}, now);
+        }
     }
 
     // Handles one decoded message; false when it ended the session.
-    constexpr bool handle(const Message& m, std::uint64_t now) {
+    constexpr bool handle(const SessionMessage& m, std::uint64_t now) {
         if (m.type == MessageType::frame && state_ == SessionState::awaiting_features) {
             protocol_failure(ProtocolError::frame_before_features, decoder_.last_message_offset(), now);
             return false;
@@ -533,14 +647,10 @@ private:
         case MessageType::version: return on_version(m, now);
         case MessageType::data_v1:
         case MessageType::frame: return on_frame(m, now);
-        case MessageType::close: {
-            close_text_size_ = 0;
-            for (char c : m.close_text()) {
-                close_text_[close_text_size_++] = static_cast<std::uint8_t>(c);
-            }
-            finish(m.close_reason(), true);
+        case MessageType::close:
+            closed_by_peer_message_ = true;
+            finish(static_cast<CloseReason>(decoder_.payload()[0]), true);
             return true;
-        }
         default: break;
         }
         if (state_ == SessionState::awaiting_features && m.type != MessageType::features) {
@@ -570,7 +680,7 @@ private:
         case MessageType::pong:
             if (ping_outstanding_ && m.value == ping_token_) {
                 ping_outstanding_ = false;
-                const std::uint64_t rtt = now - last_ping_us_;
+                const auto rtt = static_cast<Counter>(now - last_ping_us_);
                 ++stats_.pongs_received;
                 stats_.rtt_last_us = rtt;
                 stats_.rtt_min_us = (stats_.rtt_min_us == 0 || rtt < stats_.rtt_min_us) ? rtt : stats_.rtt_min_us;
@@ -578,12 +688,12 @@ private:
                 push_event({EventType::rtt_measured, static_cast<std::uint32_t>(saturate32(rtt))});
             }
             return true;
-        case MessageType::subscribe: return on_subscribe(m, now);
+        case MessageType::subscribe: return on_subscribe(now);
         default: return true;
         }
     }
 
-    constexpr bool on_version(const Message& m, std::uint64_t now) {
+    constexpr bool on_version(const SessionMessage& m, std::uint64_t now) {
         const NegotiationStep step = negotiator_.on_peer_version(m.value);
         if (step.send) {
             append_message(encode_version(output_space(), step.send_version));
@@ -592,7 +702,7 @@ private:
         case NegotiationState::agreed: {
             version_ = negotiator_.agreed_version();
             push_event({EventType::version_agreed, version_});
-            if (version_ == 1) {
+            if (Profile::version_1 && version_ == 1) {
                 decoder_.set_mode(DecoderMode::version1);
                 establish();
             } else {
@@ -613,12 +723,14 @@ private:
         state_ = SessionState::established;
         push_event({EventType::features_agreed, agreed_features_});
         last_ping_us_ = last_rx_us_;
-        if (version_ >= 2 && !local_subscription_.empty()) {
-            send_subscription();
+        if constexpr (Profile::local_subscription) {
+            if (version_ >= 2 && !local_subscription_.empty()) {
+                send_subscription();
+            }
         }
     }
 
-    constexpr bool on_frame(const Message& m, std::uint64_t now) {
+    constexpr bool on_frame(const SessionMessage& m, std::uint64_t now) {
         if (version_ >= 2) {
             const bool want_seq = (agreed_features_ & feature::sequence) != 0;
             const bool want_ts = (agreed_features_ & feature::timestamps) != 0;
@@ -649,19 +761,36 @@ private:
             ++stats_.filtered_out;
             return true;
         }
-        if (!bus_queue_.push({m.frame, now})) {
+        QueuedFrame queued{};
+        queued.arrived_us = static_cast<Counter>(now);
+        if constexpr (Profile::fd_frames) {
+            queued.frame = m.frame;
+        } else {
+            if (m.frame.is_fd()) {
+                ++stats_.drop_not_classic;  // valid on the wire, but this bus cannot carry it
+                return true;
+            }
+            queued.frame.id = m.frame.id;
+            queued.frame.len = m.frame.len;
+            queued.frame.flags = m.frame.flags;
+            for (std::size_t i = 0; i < max_classic_length; ++i) {
+                queued.frame.data[i] = m.frame.data[i];
+            }
+        }
+        if (!bus_queue_.push(queued)) {
             ++stats_.drop_bus_queue_full;
         }
         return true;
     }
 
-    constexpr bool on_subscribe(const Message& m, std::uint64_t now) {
-        if (static_cast<SubscribeOp>(m.payload[0]) == SubscribeOp::replace) {
+    constexpr bool on_subscribe(std::uint64_t now) {
+        const std::span<const std::uint8_t> payload = decoder_.payload();
+        if (static_cast<SubscribeOp>(payload[0]) == SubscribeOp::replace) {
             peer_subscription_.clear();
         }
-        for (std::size_t at = 1; at < m.payload_size; at += wire_filter::entry_size) {
+        for (std::size_t at = 1; at < payload.size(); at += wire_filter::entry_size) {
             const FilterEntry entry = filter_entry_from_wire(
-                {m.payload[at], detail::load_be32(&m.payload[at + 1]), detail::load_be32(&m.payload[at + 5])});
+                {payload[at], detail::load_be32(&payload[at + 1]), detail::load_be32(&payload[at + 5])});
             if (!peer_subscription_.add(entry)) {
                 peer_subscription_.clear();
                 protocol_failure(ProtocolError::subscription_too_large, decoder_.last_message_offset(), now);
@@ -709,8 +838,8 @@ private:
 
     SessionOptions options_;
     VersionNegotiator negotiator_;
-    Decoder decoder_{};
-    Message message_{};
+    BasicDecoder<Profile> decoder_{};
+    SessionMessage message_{};
     SessionState state_ = SessionState::negotiating;
     std::uint32_t version_ = 0;
     std::uint32_t agreed_features_ = 0;
@@ -723,6 +852,7 @@ private:
     bool ping_outstanding_ = false;
     bool retry_with_version_1_ = false;
     bool subscription_pending_ = false;  // waiting for output room; tick() retries
+    bool closed_by_peer_message_ = false;  // close_text() is in the decoder's buffer
     bool current_is_frame_ = false;
     std::size_t unwritten_in_message_ = 0;
     std::array<std::uint8_t, OutputBytes> output_{};
@@ -731,10 +861,9 @@ private:
     detail::RingQueue<QueuedFrame, BusFrames> bus_queue_{};
     detail::RingQueue<Event, Events> events_{};
     FilterSet<SubscriptionEntries> peer_subscription_{};
-    FilterSet<SubscriptionEntries> local_subscription_{};
-    std::array<std::uint8_t, max_payload_size> close_text_{};
-    std::size_t close_text_size_ = 0;
-    SessionStats stats_{};
+    [[no_unique_address]] std::conditional_t<Profile::local_subscription, FilterSet<SubscriptionEntries>,
+                                             detail::NoLocalSubscription> local_subscription_{};
+    Stats stats_{};
 };
 
 }  // namespace tcpcan

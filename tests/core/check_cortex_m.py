@@ -259,7 +259,7 @@ def main():
     print(f"{count} headers compiled alone for cortex-m4: {'FAIL' if problems else 'ok'}")
 
     print()
-    print("Object size (the instantiation TU: Session<2048,16,32,8>, decoder, encoders, filters,")
+    print("Object size (the instantiation TU: Session<2048,16,32,8> and a GatewayProfile session, decoder, encoders, filters,")
     print("candump text, bridge_step; thin extern \"C\" wrappers and test globals included).")
     print("text includes rodata; flash = text + data, RAM = data + bss.")
     print(f"{'core':<20}{'text':>7}{'rodata':>8}{'data':>7}{'bss':>7}{'flash':>8}{'RAM':>7}{'sizeof(Session)':>17}")

@@ -238,6 +238,32 @@ std::size_t tcpcan_m_bridge_step(const std::uint8_t* in, std::size_t in_size, bo
     return r.bytes_out + r.frames_to_bus + r.frames_filtered + (r.stream_closed ? 1 : 0);
 }
 
+// The same pass with a GatewayProfile session (profile.hpp), so its code is compiled and
+// checked here too (port/cortex-m is the complete gateway; check_gateway_size.py sizes it).
+std::optional<tcpcan::Session<384, 16, 28, 4, tcpcan::GatewayProfile>> g_gateway;
+
+void tcpcan_m_gateway_open(std::uint64_t now, std::uint64_t heartbeat_us, std::uint64_t dead_after_us) {
+    tcpcan::SessionOptions options;
+    options.role = tcpcan::Role::server;
+    options.heartbeat_interval_us = heartbeat_us;
+    options.dead_after_us = dead_after_us;
+    g_gateway.emplace(options, now);
+}
+
+std::size_t tcpcan_m_gateway_step(const std::uint8_t* in, std::size_t in_size, std::uint64_t now, std::uint8_t** out,
+                                  std::uint32_t* dropped) {
+    g_stream.rx_data = in;
+    g_stream.rx_size = in_size;
+    g_stream.rx_at = 0;
+    g_stream.closed = false;
+    g_stream.tx_size = 0;
+    const tcpcan::BridgeStepResult r = tcpcan::bridge_step(*g_gateway, g_can, g_stream, g_forward, now, 4);
+    const auto& stats = g_gateway->stats();
+    *dropped = stats.drop_not_classic + stats.drop_output_full + stats.drop_bus_queue_full;
+    *out = g_stream_tx;
+    return r.bytes_out;
+}
+
 void tcpcan_m_can_rx(std::uint32_t id, std::uint8_t flags, const std::uint8_t* data, std::uint8_t len) {
     g_can.rx = make_frame(id, flags, data, len);
     g_can.has_rx = true;

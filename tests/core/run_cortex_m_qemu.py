@@ -2,7 +2,7 @@
 """Builds qemu/loopback.cpp for emulated Cortex-M boards and runs it under qemu-system-arm.
 
 For each board the image is compiled with arm-none-eabi-g++ (startup.cpp's vector table
-at address 0, qemu/mps2.ld, newlib-nano with rdimon semihosting) and run as
+at address 0, qemu/mps2.ld or qemu/microbit.ld, newlib-nano with rdimon semihosting) and run as
 
     timeout 120 qemu-system-arm -M BOARD -display none -monitor none -serial none \
         -semihosting-config enable=on,target=native -kernel loopback-BOARD.elf
@@ -20,11 +20,14 @@ import sys
 
 from check_cortex_m import missing_cxx_library  # same folder: the script's own path is on sys.path
 
-# board, core (the boards qemu models with 4 MiB at 0x0 and 4 MiB at 0x20000000).
+# board, core, linker script, extra defines. The mps2 boards have 4 MiB at 0x0 and at
+# 0x20000000; the micro:bit (nRF51, a Cortex-M0 that faults on unaligned access) has
+# 256 KiB of flash and 16 KiB of RAM, so loopback.cpp uses smaller sessions there.
 BOARDS = [
-    ("mps2-an385", "cortex-m3"),
-    ("mps2-an386", "cortex-m4"),
-    ("mps2-an500", "cortex-m7"),
+    ("microbit", "cortex-m0", "microbit.ld", ["-DTCPCAN_SMALL_RAM"]),
+    ("mps2-an385", "cortex-m3", "mps2.ld", []),
+    ("mps2-an386", "cortex-m4", "mps2.ld", []),
+    ("mps2-an500", "cortex-m7", "mps2.ld", []),
 ]
 
 CXXFLAGS = [
@@ -60,7 +63,7 @@ def main():
     parser.add_argument("--include", required=True)
     parser.add_argument("--outdir", required=True)
     parser.add_argument("--timeout", type=int, default=120, help="seconds per board")
-    parser.add_argument("--boards", nargs="*", default=[b for b, _ in BOARDS])
+    parser.add_argument("--boards", nargs="*", default=[b[0] for b in BOARDS])
     args = parser.parse_args()
 
     cxx = args.cxx or shutil.which("arm-none-eabi-g++")
@@ -80,16 +83,16 @@ def main():
     timeout_cmd = shutil.which("timeout")
 
     failed = False
-    for board, cpu in BOARDS:
+    for board, cpu, script, defines in BOARDS:
         if board not in args.boards:
             continue
         elf = os.path.join(args.outdir, f"loopback-{board}.elf")
         cmd = [
             cxx, f"-mcpu={cpu}", *CXXFLAGS,
-            f'-DTCPCAN_TARGET_NAME="{cpu} ({board})"',
+            f'-DTCPCAN_TARGET_NAME="{cpu} ({board})"', *defines,
             "-I", args.include,
             "--specs=nano.specs", "--specs=rdimon.specs",
-            "-T", os.path.join(args.source_dir, "mps2.ld"),
+            "-L", args.source_dir, "-T", script,
             "-Wl,--gc-sections",
             *[f"-Wl,--wrap={name}" for name in WRAPPED],
             os.path.join(args.source_dir, "startup.cpp"),

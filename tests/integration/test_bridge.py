@@ -1154,12 +1154,25 @@ class TestAdversarial(BridgeTest):
                 out += os.read(p.stdout.fileno(), 1 << 20)
         self.assertEqual(out.count(b"\n"), n, "frames stopped while nobody read stderr" + self.logs())
         collected = []
-        reader = threading.Thread(target=lambda: collected.append(p.stderr.read()), daemon=True)
+
+        def read_stderr():
+            while True:
+                chunk = os.read(p.stderr.fileno(), 65536)
+                if not chunk:
+                    return
+                collected.append(chunk)
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
         reader.start()
+        # Let the reader empty the full pipe first, so the lines at exit find room.
+        deadline = time.monotonic() + 10
+        while sum(len(c) for c in collected) < 60000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
         p.send_signal(signal.SIGTERM)
         self.assertEqual(p.wait(timeout=STOP_TIMEOUT), 0)
         reader.join(timeout=10)
-        err = collected[0].decode(errors="replace") if collected else ""
+        err = b"".join(collected).decode(errors="replace")
         self.assertRegex(err, r"\d+ log lines dropped: stderr was not taking them", err[-2000:])
         stats = parse_stats(err)
         self.assertGreater(stats["log_dropped"], 0, err[-2000:])
