@@ -11,6 +11,8 @@
 
 #include "filter.hpp"
 #include "frame.hpp"
+#include "router.hpp"
+#include "session_peer.hpp"
 
 namespace tcpcan {
 
@@ -69,22 +71,31 @@ BridgeStepResult bridge_step(SessionT& session, CanPort& can, ByteStream& stream
         const auto r = session.receive(std::span<const std::uint8_t>(buffer.data(), in.size), now);
         result.bytes_in = r.consumed;
     }
+    // The hub's Router with one peer: the same forward filter and drain to the bus as the
+    // Linux bridge, so there is one forwarding logic (router.hpp), not two.
+    SessionPeer<SessionT, StaticPeer> peer(session);
+    Router<1, 1, SessionPeer<SessionT, StaticPeer>, false> router;
+    router.set_forward_filter(0, &forward);
+    (void)router.attach(peer);
     Frame frame;
     for (std::size_t i = 0; i < max_frames && can.read(frame); ++i) {
-        ++result.frames_from_bus;
-        if (!forward.matches(frame)) {
-            ++result.frames_filtered;
-            continue;
-        }
-        (void)session.send_frame(frame, now);  // every outcome is counted in the session's stats
+        router.from_bus(0, frame, now);
     }
-    for (std::size_t i = 0; i < max_frames; ++i) {
-        if (!session.peek_bus_frame(now, frame) || !can.write(frame)) {
-            break;
-        }
-        session.pop_bus_frame();
-        ++result.frames_to_bus;
-    }
+    std::size_t to_write = max_frames;
+    (void)router.drain_to_bus(
+        0,
+        [&](const Frame& f) {
+            if (to_write == 0 || !can.write(f)) {
+                return BusWriteResult::busy;  // stays queued for the next pass
+            }
+            --to_write;
+            return BusWriteResult::written;
+        },
+        now);
+    const BusRouteCounters& counted = router.counters(0);
+    result.frames_from_bus = static_cast<std::size_t>(counted.from_bus);
+    result.frames_filtered = static_cast<std::size_t>(counted.filtered);
+    result.frames_to_bus = static_cast<std::size_t>(counted.to_bus);
     session.tick(now);
     const auto pending = session.output();
     if (!pending.empty()) {

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 
 #include "filter.hpp"
 #include "frame.hpp"
@@ -77,11 +78,22 @@ struct PeerRouteCounters {
     std::uint64_t refused_rate = 0;
 };
 
-struct RouterSlot {
-    Peer* peer = nullptr;
-    std::size_t bus = 0;
+namespace detail {
+struct SlotPolicy {
     TransmitPolicy policy{};
     TokenBucket rate{};
+};
+struct NoSlotPolicy {};
+}  // namespace detail
+
+/// PeerT: `Peer` (any kind of peer, through its virtual interface) or one concrete peer
+/// type (no virtual calls: a gateway's one-peer case). WithPolicy: false compiles the
+/// transmit policy out.
+template <class PeerT = Peer, bool WithPolicy = true>
+struct RouterSlot {
+    PeerT* peer = nullptr;
+    std::size_t bus = 0;
+    [[no_unique_address]] std::conditional_t<WithPolicy, detail::SlotPolicy, detail::NoSlotPolicy> transmit{};
     bool short_of_room = false;       // had no room for a batch at the last look …
     std::uint64_t no_room_since = 0;  // … since this time
     PeerRouteCounters counters{};
@@ -94,32 +106,40 @@ struct RouterBus {
 };
 
 /// The Router over storage it does not own (ETL's ivector idea); Router<> holds it.
-class RouterBase {
+template <class PeerT = Peer, bool WithPolicy = true>
+class BasicRouterBase {
 public:
-    RouterBase(const RouterBase&) = delete;
-    RouterBase& operator=(const RouterBase&) = delete;
+    using Slot = RouterSlot<PeerT, WithPolicy>;
+
+    BasicRouterBase(const BasicRouterBase&) = delete;
+    BasicRouterBase& operator=(const BasicRouterBase&) = delete;
 
     /// Starts routing for `peer` on `bus`. False (and nothing changes) when every slot
     /// is taken, the bus does not exist or the peer is attached already.
-    [[nodiscard]] constexpr bool attach(Peer& peer, std::size_t bus = 0, const TransmitPolicy& policy = {}) {
+    [[nodiscard]] constexpr bool attach(PeerT& peer, std::size_t bus = 0, const TransmitPolicy& policy = {}) {
         if (bus >= buses_.size() || used_ == slots_.size() || find(peer) != nullptr) {
             return false;
         }
-        RouterSlot& slot = slots_[used_++];
-        slot = RouterSlot{};
+        Slot& slot = slots_[used_++];
+        slot = Slot{};
         slot.peer = &peer;
         slot.bus = bus;
-        slot.policy = policy;
-        slot.rate = TokenBucket(policy.max_frames_per_s, policy.burst != 0 ? policy.burst : policy.max_frames_per_s);
+        if constexpr (WithPolicy) {
+            slot.transmit.policy = policy;
+            slot.transmit.rate =
+                TokenBucket(policy.max_frames_per_s, policy.burst != 0 ? policy.burst : policy.max_frames_per_s);
+        } else {
+            (void)policy;
+        }
         return true;
     }
 
     /// Stops routing for `peer`; its counters stay in its bus's totals.
-    constexpr void detach(const Peer& peer) {
-        if (RouterSlot* slot = find(peer)) {
+    constexpr void detach(const PeerT& peer) {
+        if (Slot* slot = find(peer)) {
             // Slots stay dense, so every per-frame loop runs over attached peers only.
             *slot = slots_[--used_];
-            slots_[used_] = RouterSlot{};
+            slots_[used_] = Slot{};
         }
     }
 
@@ -150,7 +170,7 @@ public:
         }
         bool some_have_room = false;
         bool some_wait = false;
-        for (RouterSlot& slot : slots_.first(used_)) {
+        for (Slot& slot : slots_.first(used_)) {
             if (slot.bus != bus || !slot.peer->ready()) {
                 continue;
             }
@@ -171,8 +191,8 @@ public:
 
     /// True when `peer` is ready, has had no room for a batch for stall_after_us, and
     /// therefore no longer paces its bus (as of the last read_allowed()).
-    [[nodiscard]] constexpr bool stalled(const Peer& peer, std::uint64_t now) const {
-        const RouterSlot* slot = find(peer);
+    [[nodiscard]] constexpr bool stalled(const PeerT& peer, std::uint64_t now) const {
+        const Slot* slot = find(peer);
         return slot != nullptr && slot->short_of_room && now - slot->no_room_since >= options_.stall_after_us;
     }
 
@@ -194,7 +214,7 @@ public:
             progress = false;
             for (std::size_t k = 0; k < n; ++k) {
                 const std::size_t i = (first + k) % n;
-                RouterSlot& slot = slots_[i];
+                Slot& slot = slots_[i];
                 if (slot.bus != bus) {
                     continue;
                 }
@@ -230,36 +250,36 @@ public:
 
     [[nodiscard]] constexpr const BusRouteCounters& counters(std::size_t bus) const { return buses_[bus].counters; }
     /// nullptr when `peer` is not attached.
-    [[nodiscard]] constexpr const PeerRouteCounters* counters(const Peer& peer) const {
-        const RouterSlot* slot = find(peer);
+    [[nodiscard]] constexpr const PeerRouteCounters* counters(const PeerT& peer) const {
+        const Slot* slot = find(peer);
         return slot != nullptr ? &slot->counters : nullptr;
     }
     [[nodiscard]] constexpr std::size_t bus_count() const { return buses_.size(); }
     /// Ready peers on `bus`.
     [[nodiscard]] constexpr std::size_t ready_peers(std::size_t bus) const {
         std::size_t n = 0;
-        for (const RouterSlot& slot : slots_.first(used_)) {
+        for (const Slot& slot : slots_.first(used_)) {
             n += (slot.bus == bus && slot.peer->ready()) ? 1 : 0;
         }
         return n;
     }
 
 protected:
-    constexpr RouterBase(std::span<RouterSlot> slots, std::span<RouterBus> buses, const RouterOptions& options)
+    constexpr BasicRouterBase(std::span<Slot> slots, std::span<RouterBus> buses, const RouterOptions& options)
         : slots_(slots), buses_(buses), options_(options) {}
-    ~RouterBase() = default;
+    ~BasicRouterBase() = default;
 
 private:
-    [[nodiscard]] constexpr RouterSlot* find(const Peer& peer) {
-        for (RouterSlot& slot : slots_.first(used_)) {
+    [[nodiscard]] constexpr Slot* find(const PeerT& peer) {
+        for (Slot& slot : slots_.first(used_)) {
             if (slot.peer == &peer) {
                 return &slot;
             }
         }
         return nullptr;
     }
-    [[nodiscard]] constexpr const RouterSlot* find(const Peer& peer) const {
-        for (const RouterSlot& slot : slots_.first(used_)) {
+    [[nodiscard]] constexpr const Slot* find(const PeerT& peer) const {
+        for (const Slot& slot : slots_.first(used_)) {
             if (slot.peer == &peer) {
                 return &slot;
             }
@@ -268,9 +288,9 @@ private:
     }
 
     // Returns how many peers were offered the frame.
-    constexpr std::size_t offer_to_peers(std::size_t bus, const Frame& frame, const Peer* except, std::uint64_t now) {
+    constexpr std::size_t offer_to_peers(std::size_t bus, const Frame& frame, const PeerT* except, std::uint64_t now) {
         std::size_t offered = 0;
-        for (RouterSlot& slot : slots_.first(used_)) {
+        for (Slot& slot : slots_.first(used_)) {
             if (slot.peer != except && slot.bus == bus && slot.peer->ready()) {
                 slot.peer->offer(frame, now);
                 ++offered;
@@ -279,28 +299,34 @@ private:
         return offered;
     }
 
-    [[nodiscard]] static constexpr bool transmit_allowed(RouterSlot& slot, const Frame& frame, std::uint64_t now,
+    [[nodiscard]] static constexpr bool transmit_allowed(Slot& slot, const Frame& frame, std::uint64_t now,
                                                          BusRouteCounters& bus) {
-        if (slot.policy.read_only) {
-            ++slot.counters.refused_read_only;
-            ++bus.refused_read_only;
-            return false;
+        if constexpr (!WithPolicy) {
+            (void)slot, (void)frame, (void)now, (void)bus;
+            return true;
+        } else {
+            if (slot.transmit.policy.read_only) {
+                ++slot.counters.refused_read_only;
+                ++bus.refused_read_only;
+                return false;
+            }
+            // An allow list names identifiers; an error frame has none, so it is refused.
+            const FilterSetBase* allow = slot.transmit.policy.allow;
+            if (allow != nullptr && (frame.is_error() || !allow->matches(frame))) {
+                ++slot.counters.refused_not_allowed;
+                ++bus.refused_not_allowed;
+                return false;
+            }
+            if (!slot.transmit.rate.try_take(now)) {
+                ++slot.counters.refused_rate;
+                ++bus.refused_rate;
+                return false;
+            }
+            return true;
         }
-        // An allow list names identifiers; an error frame has none, so it is refused.
-        if (slot.policy.allow != nullptr && (frame.is_error() || !slot.policy.allow->matches(frame))) {
-            ++slot.counters.refused_not_allowed;
-            ++bus.refused_not_allowed;
-            return false;
-        }
-        if (!slot.rate.try_take(now)) {
-            ++slot.counters.refused_rate;
-            ++bus.refused_rate;
-            return false;
-        }
-        return true;
     }
 
-    std::span<RouterSlot> slots_;
+    std::span<Slot> slots_;
     std::size_t used_ = 0;  // slots_[0, used_) hold the attached peers
     std::span<RouterBus> buses_;
     RouterOptions options_;
@@ -308,21 +334,25 @@ private:
 
 namespace detail {
 // A base class, so the arrays exist before RouterBase takes spans of them.
-template <std::size_t MaxPeers, std::size_t Buses>
+template <class Slot, std::size_t MaxPeers, std::size_t Buses>
 struct RouterStorage {
-    std::array<RouterSlot, MaxPeers> slots{};
+    std::array<Slot, MaxPeers> slots{};
     std::array<RouterBus, Buses> buses{};
 };
 }  // namespace detail
 
+using RouterBase = BasicRouterBase<>;
+
 /// A Router for up to MaxPeers peers spread over Buses buses, storage inside the object.
-template <std::size_t MaxPeers, std::size_t Buses = 1>
-class Router : private detail::RouterStorage<MaxPeers, Buses>, public RouterBase {
+template <std::size_t MaxPeers, std::size_t Buses = 1, class PeerT = Peer, bool WithPolicy = true>
+class Router : private detail::RouterStorage<RouterSlot<PeerT, WithPolicy>, MaxPeers, Buses>,
+               public BasicRouterBase<PeerT, WithPolicy> {
     static_assert(MaxPeers > 0 && Buses > 0, "a router needs at least one peer slot and one bus");
+    using Base = BasicRouterBase<PeerT, WithPolicy>;
 
 public:
     explicit constexpr Router(const RouterOptions& options = {})
-        : RouterBase(std::span<RouterSlot>(this->slots), std::span<RouterBus>(this->buses), options) {}
+        : Base(std::span<typename Base::Slot>(this->slots), std::span<RouterBus>(this->buses), options) {}
 };
 
 }  // namespace tcpcan
