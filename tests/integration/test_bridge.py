@@ -1293,6 +1293,25 @@ class TestAdversarial(BridgeTest):
               % (time.monotonic() - t0, ", ".join("%.2f" % d for d in delays)))
         self.stop(server, client)
 
+    def test_server_restart_frames_flow_again_soon(self):
+        port = free_port()
+        server = self.start_server(port, name="server1")
+        client = self.start_client(port)
+        server.p.kill()
+        server.p.wait()
+        self.assertTrue(client.wait_err(r"retrying in"), self.logs())
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        server2 = self.start_server(port, name="server2")
+        for _ in range(40):  # until the client's new session carries a frame
+            client.send(["7E0#0301"])
+            if server2.wait_lines(1, timeout=0.25):
+                break
+        elapsed = time.monotonic() - t0
+        self.assertEqual(server2.frames()[:1], ["7E0#0301"], self.logs())
+        print("\n  frames flow %.2f s after the restarted server listens (down ~0.3 s)" % elapsed)
+        self.stop(server2, client)
+
     def test_min_protocol_version_refuses_the_fallback(self):
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
