@@ -48,6 +48,7 @@ struct Options {
     int max_clients = 16;
     int max_pending = 64;
     double evict_idle_s = 2;
+    double latency_budget_ms = 0;
     std::vector<std::string> allow_transmit;
     bool read_only = false;
 };
@@ -74,6 +75,7 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--max-clients", o.max_clients, "most clients served at once")->default_val(16)->check(CLI::Range(1, 1024));
     app.add_option("--max-pending", o.max_pending, "server: most connections still negotiating; a new one closes the oldest")->default_val(64)->check(CLI::Range(1, 4096));
     app.add_option("--evict-idle", o.evict_idle_s, "server, when full: a client silent this many seconds makes room for a new one")->default_val(2)->check(CLI::NonNegativeNumber);
+    app.add_option("--latency-budget", o.latency_budget_ms, "read the bus at most every MS milliseconds after a short read: fewer wake-ups per frame for up to MS of added latency (default 0)")->check(CLI::Range(0.0, 100.0));
     app.add_option("--allow-transmit", o.allow_transmit, "only peer frames matching SPEC reach the bus (repeatable; the rest are counted)");
     app.add_flag("--read-only", o.read_only, "server: refuse frames from clients (they are counted)");
 }
@@ -152,6 +154,7 @@ int run(const Options& o) {
     config.max_pending = o.max_pending;
     config.min_version = o.min_protocol_version;
     config.evict_idle_us = seconds_to_us(o.evict_idle_s);
+    config.latency_budget_us = static_cast<std::uint64_t>(std::llround(o.latency_budget_ms * 1000));
     config.read_only = o.read_only;
     config.retry = !o.no_retry;
 

@@ -492,8 +492,14 @@ private:
 
     // ---- frames ------------------------------------------------------------------------
     void read_bus() {
+        if (now_ < bus_quiet_until_) {
+            return;
+        }
         for (int round = 0; round < 16 && router_->read_allowed(0, bus_->paced(), now_); ++round) {
             const std::size_t n = bus_->read(frames_);
+            if (n < frames_.size() && config_.latency_budget_us != 0) {
+                bus_quiet_until_ = now_ + config_.latency_budget_us;
+            }
             for (std::size_t i = 0; i < n; ++i) {
                 if (log_enabled(LogLevel::debug)) {
                     LOG_DEBUG("%s -> peers: %s", bus_->name().c_str(), frame_text(frames_[i]).c_str());
@@ -576,8 +582,9 @@ private:
             loop_.set_interest(c.fd, events);
             ++i;
         }
-        const bool stdout_pending = !bus_->flush();
-        update_bus_watch(stdout_pending);
+        // Frames staged by the bus port (one sendmmsg, or stdout's buffer) still waiting count as busy.
+        bus_busy_ = !bus_->flush() || bus_busy_;
+        update_bus_watch(bus_busy_);
     }
 
     void update_bus_watch(bool write_pending) {
@@ -587,7 +594,9 @@ private:
             bus_read_fd_ = read_fd;
             bus_generation_ = bus_->generation();
         }
-        const bool want_read = read_fd >= 0 && router_->read_allowed(0, bus_->paced(), now_);
+        // With a latency budget the bus is not waited on for a while after a short read, so
+        // the frames of that while are read (and sent on) together: fewer wake-ups per frame.
+        const bool want_read = read_fd >= 0 && now_ >= bus_quiet_until_ && router_->read_allowed(0, bus_->paced(), now_);
         const int write_fd = (write_pending || bus_busy_) ? bus_->write_wait_fd() : -1;
         if (write_fd >= 0 && write_fd == read_fd) {
             loop_.set_interest(read_fd, (want_read ? std::uint32_t{EPOLLIN} : 0u) | EPOLLOUT);
@@ -602,7 +611,7 @@ private:
     }
 
     std::uint64_t deadline() {
-        if (bus_->read_always_ready() && router_->read_allowed(0, bus_->paced(), now_)) {
+        if (bus_->read_always_ready() && now_ >= bus_quiet_until_ && router_->read_allowed(0, bus_->paced(), now_)) {
             return 0;
         }
         std::uint64_t deadline = next_maintain_;
@@ -611,6 +620,9 @@ private:
         }
         if (accept_resume_at_ != 0) {
             deadline = std::min(deadline, accept_resume_at_);
+        }
+        if (bus_quiet_until_ > now_) {
+            deadline = std::min(deadline, bus_quiet_until_);
         }
         if (!config_.serve && connections_.empty() && reconnect_at_ != 0) {
             deadline = std::min(deadline, reconnect_at_);
@@ -638,7 +650,7 @@ private:
         }
         const BusCounters& b = bus_->counters();
         const BusRouteCounters& r = router_->counters(0);
-        const std::uint64_t dropped = t.dropped + r.dropped() + b.refused + b.rx_overflow;
+        const std::uint64_t dropped = t.dropped + r.dropped() + b.refused + b.rx_overflow + b.down_drops;
         LOG_INFO("%s: from_bus=%llu to_bus=%llu sent=%llu received=%llu dropped=%llu filtered=%llu unforwarded=%llu "
                  "lost=%llu duplicates=%llu peers=%zu rtt_ms=%.3f drops[output_full=%llu bus_queue_full=%llu "
                  "expired=%llu read_only=%llu not_allowed=%llu rate_limited=%llu bus_down=%llu bus_refused=%llu "
@@ -647,7 +659,7 @@ private:
                  label, ull(r.from_bus), ull(r.to_bus), ull(t.sent), ull(t.received), ull(dropped),
                  ull(r.filtered + t.filtered), ull(r.unforwarded), ull(t.lost), ull(t.duplicates), live, t.rtt_us / 1000.0,
                  ull(t.output_full), ull(t.bus_queue_full), ull(t.expired), ull(t.refused_read_only + r.refused_read_only),
-                 ull(r.refused_not_allowed), ull(r.refused_rate), ull(r.bus_down), ull(b.refused + r.bus_refused),
+                 ull(r.refused_not_allowed), ull(r.refused_rate), ull(r.bus_down + b.down_drops), ull(b.refused + r.bus_refused),
                  ull(b.rx_overflow), ull(t.unsent_at_close), ull(b.bad_input), ull(evicted_), ull(refused_full_),
                  ull(pending_closed_), ull(log_lines_dropped()));
     }
@@ -689,6 +701,7 @@ private:
     std::minstd_rand random_{std::random_device{}()};
     std::uint64_t now_ = 0;
     std::uint64_t next_maintain_ = 0, next_stats_ = 0, reconnect_at_ = 0, accept_resume_at_ = 0;
+    std::uint64_t bus_quiet_until_ = 0;  // latency budget: the bus is read again from then
     std::uint64_t evicted_ = 0, refused_full_ = 0, pending_closed_ = 0;
     std::uint32_t client_version_ = highest_version;
     bool fallback_to_v1_ = false;

@@ -28,7 +28,8 @@ struct BridgeConfig {
     std::uint64_t negotiation_timeout_us = 5'000'000;
     std::uint64_t stats_interval_us = 0;
     std::uint64_t evict_idle_us = 2'000'000;  // a full server closes a session silent this long for a newcomer
-    std::uint64_t stall_after_us = 2'000'000;  // a peer with no room this long no longer paces stdin
+    std::uint64_t stall_after_us = 2'000'000;
+    std::uint64_t latency_budget_us = 0;  // after a short bus read, wait this long before the next (0 = at once)  // a peer with no room this long no longer paces stdin
     int max_clients = 16;
     int max_pending = 64;  // connections that have not agreed yet
     bool read_only = false;

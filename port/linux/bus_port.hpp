@@ -19,6 +19,7 @@ struct BusCounters {
     std::uint64_t bad_input = 0;   // stdin lines that were not frames
     std::uint64_t read_errors = 0;
     std::uint64_t rx_overflow = 0;  // frames the kernel dropped because we read too slowly
+    std::uint64_t down_drops = 0;   // frames taken for the bus, then dropped: the interface went down
 };
 
 class BusPort {

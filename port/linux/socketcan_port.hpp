@@ -4,6 +4,7 @@
 // interface goes down or disappears.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <tcpcan/filter.hpp>
@@ -29,7 +30,10 @@ public:
     const std::string& name() const override { return name_; }
     int read_fd() const override { return fd_; }
     std::size_t read(std::span<Frame> out) override;
+    // Frames are staged and sent together by flush() (one sendmmsg), which the loop calls
+    // once per pass; busy only when a whole batch is still waiting for the kernel.
     BusWrite write(const Frame& frame) override;
+    bool flush() override;
     void maintain() override;
     bool is_up() const override { return fd_ >= 0 && up_; }
     [[nodiscard]] bool fd_capable() const { return fd_frames_; }
@@ -40,6 +44,8 @@ private:
     void set_up(bool up, const char* why);
     void report_bus_state(const Frame& error_frame);
 
+    struct IoBatch;
+
     std::string name_;
     const FilterSetBase& filter_;
     int fd_ = -1;
@@ -49,6 +55,7 @@ private:
     std::size_t kernel_filters_ = 0;
     std::uint64_t overflow_before_open_ = 0;  // SO_RXQ_OVFL restarts at 0 on every socket
     std::uint32_t overflow_seen_ = 0;
+    std::unique_ptr<IoBatch> io_;
 };
 
 }  // namespace tcpcan::linux_port

@@ -8,22 +8,14 @@
 #include <cstdio>
 #include <cstring>
 
+#include <tcpcan/filter.hpp>
+
 namespace tcpcan::linux_port {
 
 namespace {
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
+// One hex digit's value, or -1: the same rule as the filter syntax.
+constexpr int hex_value(char c) { return tcpcan::detail::filter_hex_value(c); }
 
 std::string at_line(std::string_view source, std::size_t line) {
     return std::string(source) + " line " + std::to_string(line) + ": ";

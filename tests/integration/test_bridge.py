@@ -986,6 +986,19 @@ class TestThroughput(BridgeTest):
         self.assertEqual(got, expected, self.logs())
         self.stop(server, client)
 
+    def test_latency_budget_loses_nothing(self):
+        port = free_port()
+        server = self.start_server(port, ["--latency-budget", "5"])
+        client = self.start_client(port, ["--latency-budget", "5"])
+        for i in range(0, 3000, 100):
+            client.send(["%03X#%04X" % (j % 0x800, j) for j in range(i, i + 100)])
+            server.send(["%03X#%04X" % (j % 0x800, j) for j in range(i, i + 100)])
+            time.sleep(0.002)
+        expected = ["%03X#%04X" % (j % 0x800, j) for j in range(3000)]
+        self.wait_frames(server, expected)
+        self.wait_frames(client, expected)
+        self.stop(server, client)
+
     def test_burst_of_2000_lines_client_to_server(self):
         self.burst(False, 2000)
 
