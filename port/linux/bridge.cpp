@@ -19,6 +19,7 @@
 #include "clock.hpp"
 #include "log.hpp"
 #include "net.hpp"
+#include "notify.hpp"
 #include "socketcan_port.hpp"
 #include "stdio_port.hpp"
 
@@ -184,6 +185,7 @@ private:
         } else {
             reconnect_at_ = now_;
         }
+        notify_ready(config_.serve ? "listening" : "connecting");
         return true;
     }
 
