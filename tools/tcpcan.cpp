@@ -51,14 +51,20 @@ struct Options {
 
 // Numbers on the command line and in configuration files are plain decimal: CLI11 alone would
 // take "0x10" as 16, "010" as 8, and "nan" or "1e30" as durations.
-bool parse_decimal(const std::string& text, double& value) {
+enum class DecimalParse { ok, not_decimal, out_of_range };
+
+DecimalParse parse_decimal(const std::string& text, double& value) {
     if (text.empty() || text.find_first_not_of("0123456789.eE+-") != std::string::npos) {
-        return false;
+        return DecimalParse::not_decimal;
     }
     const char* begin = text.data() + (text.front() == '+' ? 1 : 0);
     const char* end = text.data() + text.size();
     const auto [stop, error] = std::from_chars(begin, end, value);
-    return error == std::errc{} && stop == end && std::isfinite(value);
+    if (stop != end || (error != std::errc{} && error != std::errc::result_out_of_range)) {
+        return DecimalParse::not_decimal;
+    }
+    // Out of range is beyond a double (1e400) or below its smallest normal value (1e-320).
+    return error == std::errc{} && std::isfinite(value) ? DecimalParse::ok : DecimalParse::out_of_range;
 }
 
 std::string format_bound(double value) {
@@ -78,13 +84,14 @@ CLI::Validator duration(const std::string& unit, double units_per_second, const 
     return CLI::Validator(
         [=](std::string& text) -> std::string {
             double value = 0;
-            if (!parse_decimal(text, value)) {
+            const DecimalParse parsed = parse_decimal(text, value);
+            if (parsed == DecimalParse::not_decimal) {
                 return "'" + text + "' is not a decimal number of " + unit + "; expected " + range;
             }
-            if (value == 0 && !zero_means.empty()) {
+            if (parsed == DecimalParse::ok && value == 0 && !zero_means.empty()) {
                 return {};
             }
-            if (!(value >= low && value <= high)) {
+            if (parsed != DecimalParse::ok || !(value >= low && value <= high)) {
                 return "'" + text + "' is out of range; expected " + range;
             }
             const double micros = value * (1e6 / units_per_second);
