@@ -51,9 +51,13 @@ def read_vectors(path):
 
 
 def write_text2pcap(path, segments):
-    """One packet per segment, in text2pcap's hex dump form."""
+    """One packet per segment, in text2pcap's hex dump form. A segment given as
+    (direction, bytes) is preceded by text2pcap's -D direction line, I or O."""
     with open(path, "w") as f:
         for segment in segments:
+            if isinstance(segment, tuple):
+                f.write(segment[0] + "\n")
+                segment = segment[1]
             for offset in range(0, len(segment), 16):
                 chunk = segment[offset:offset + 16]
                 f.write("%06x  %s\n" % (offset, " ".join("%02x" % b for b in chunk)))
@@ -67,7 +71,8 @@ def split(stream, size):
 class Decoded:
     """One tcpcan message as tshark showed it: its fields (name -> [show, ...])."""
 
-    def __init__(self, proto):
+    def __init__(self, proto, source_port=None):
+        self.source_port = source_port
         self.fields = {}
         for field in proto.iter("field"):
             self.fields.setdefault(field.get("name"), []).append(field.get("show"))
@@ -84,7 +89,8 @@ def decode(segments, port=20010):
         text = os.path.join(tmp, "capture.txt")
         pcap = os.path.join(tmp, "capture.pcap")
         write_text2pcap(text, segments)
-        subprocess.run([ARGS.text2pcap, "-q", "-T", "40000,%d" % port, text, pcap], check=True,
+        directions = ["-D"] if isinstance(segments[0], tuple) else []
+        subprocess.run([ARGS.text2pcap, "-q"] + directions + ["-T", "40000,%d" % port, text, pcap], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=TSHARK_TIMEOUT)
         out = subprocess.run([ARGS.tshark, "-n", "-X", "lua_script:" + ARGS.lua, "-r", pcap, "-T", "pdml"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True, timeout=TSHARK_TIMEOUT)
@@ -94,10 +100,11 @@ def decode(segments, port=20010):
     root = ET.fromstring(out.stdout)
     messages, others = [], []
     for packet in root.iter("packet"):
+        ports = [f.get("show") for f in packet.iter("field") if f.get("name") == "tcp.srcport"]
         for proto in packet.iter("proto"):
             name = proto.get("name")
             if name == "tcpcan":
-                messages.append(Decoded(proto))
+                messages.append(Decoded(proto, int(ports[0]) if ports else None))
             elif name in ("can", "canfd"):
                 others.append((name, Decoded(proto)))
     return messages, others
@@ -213,6 +220,22 @@ class TestDissector(unittest.TestCase):
         self.assertGreater(len(cases), 15)
         messages, _ = decode(split(b"".join(data for data, _ in cases), 9))
         self.assertEqual([m.fields.get("tcpcan.error") for m in messages], [[error] for _, error in cases])
+
+    def test_both_directions_reassembled_apart(self):
+        # PROTOCOL.md's "v2 client, v1 server" transcript, then 'h' and 'p' split across
+        # segments that interleave with the other direction's.
+        client = [bytes.fromhex("760400000002"), bytes.fromhex("760400000001"), bytes.fromhex("68040000"),
+                  bytes.fromhex("0003700401"), bytes.fromhex("020304")]
+        server = [bytes.fromhex("760400000001"), bytes.fromhex("6804000000"), bytes.fromhex("03")]
+        segments = [("O", client[0]), ("I", server[0]), ("O", client[1]), ("O", client[2]), ("I", server[1]),
+                    ("O", client[3]), ("I", server[2]), ("O", client[4])]
+        messages, _ = decode(segments)
+        by_port = {}
+        for m in messages:
+            by_port.setdefault(m.source_port, []).append(m.one("tcpcan.summary"))
+        self.assertEqual(len(by_port), 2, by_port)
+        self.assertIn(["v 2", "v 1", "h 00000003", "p 01020304"], by_port.values())
+        self.assertIn(["v 1", "h 00000003"], by_port.values())
 
     def test_a_message_cut_off_by_the_capture_end_is_not_shown_whole(self):
         whole = self.good[0][1]
