@@ -6,10 +6,12 @@
 -- for others. Messages are reassembled across TCP segments. Version-1 'd' payloads are Linux
 -- can_frame/canfd_frame structs and go to Wireshark's own SocketCAN dissectors as well.
 --
--- Every message is decoded on its own (the prefix says what it is), so a capture that starts
--- mid-connection still decodes. The summary field tcpcan.summary uses PROTOCOL.md's test
--- vector notation ("f id=123 len=3 data=112233"), and tcpcan.error names a malformed message
--- with the error names PROTOCOL.md uses.
+-- Every message is decoded by its prefix, so a capture that starts mid-connection still
+-- decodes; where both directions were captured from the start, a message not allowed in the
+-- connection's state (before or after agreement, in version 1 or 2) is named as malformed.
+-- The summary field tcpcan.summary uses PROTOCOL.md's test vector notation
+-- ("f id=123 len=3 data=112233"), and tcpcan.error names a malformed message with the error
+-- names PROTOCOL.md uses.
 
 local tcpcan = Proto("tcpcan", "tcpcan (CAN over TCP)")
 
@@ -245,6 +247,66 @@ local function dissect_close(p, tree, pinfo)
     return string.format('c %d "%s"', p(0, 1):uint(), text)
 end
 
+-- What is allowed where (PROTOCOL.md sections 1 and 2) depends on the connection's state,
+-- followed per TCP stream in capture order on the first pass and remembered per message.
+-- A state is only known when both directions were seen from their first message (a 'v'),
+-- so a capture that starts mid-connection, or holds one direction, is never blamed for it.
+local tcp_stream_field = Field.new("tcp.stream")
+local connections = {}      -- tcp.stream -> { first = {dir -> prefix}, proposal = {dir -> n}, version }
+local state_errors = {}     -- "frame:index" -> error name, or false
+local current_frame, message_index = nil, 0
+
+local function connection_error(tvb, pinfo)
+    if pinfo.number ~= current_frame then
+        current_frame, message_index = pinfo.number, 0
+    end
+    message_index = message_index + 1
+    local key = pinfo.number .. ":" .. message_index
+    if pinfo.visited then
+        return state_errors[key] or nil
+    end
+    local stream = tcp_stream_field()
+    if stream == nil then return nil end
+    local c = connections[stream.value]
+    if c == nil then
+        c = { first = {}, proposal = {}, version = nil }
+        connections[stream.value] = c
+    end
+    local dir = tostring(pinfo.src) .. ":" .. pinfo.src_port
+    local prefix, n = tvb(0, 1):uint(), tvb(1, 1):uint()
+    if c.first[dir] == nil then c.first[dir] = prefix end
+    local other
+    for d, _ in pairs(c.first) do
+        if d ~= dir then other = d end
+    end
+    local known = c.first[dir] == 0x76 and other ~= nil and c.first[other] == 0x76
+    local err = nil
+    if c.version == nil then
+        if prefix == 0x76 then
+            if n == 4 then
+                local proposed = tvb(2, 4):uint()
+                if proposed ~= 0 and other ~= nil and c.proposal[other] == proposed then
+                    c.version = proposed
+                end
+                c.proposal[dir] = proposed
+            end
+        elseif known then
+            err = "not_allowed_before_agreement"
+        end
+    elseif known then
+        if prefix == 0x76 then
+            err = "not_allowed_after_agreement"
+        elseif c.version == 1 and (prefix == 0x68 or prefix == 0x66 or prefix == 0x70 or prefix == 0x71
+            or prefix == 0x73 or prefix == 0x63) then
+            err = "not_allowed_in_version_1"
+        elseif c.version >= 2 and prefix == 0x64 then
+            err = "unknown_prefix"
+        end
+    end
+    state_errors[key] = err or false
+    return err
+end
+
 -- One whole message: prefix, length, payload.
 local function dissect_message(tvb, pinfo, root)
     local prefix = tvb(0, 1):uint()
@@ -254,7 +316,9 @@ local function dissect_message(tvb, pinfo, root)
     tree:add(F.length, tvb(1, 1))
     local p = n > 0 and tvb(2, n) or tvb(2, 0)
     local summary
-    if prefix == 0x76 then summary = dissect_version(p, tree, pinfo)
+    local state_error = connection_error(tvb, pinfo)
+    if state_error then summary = fail(tree, pinfo, tvb(0, 1), state_error)
+    elseif prefix == 0x76 then summary = dissect_version(p, tree, pinfo)
     elseif prefix == 0x64 then summary = dissect_v1_frame(p, tree, pinfo, root)
     elseif prefix == 0x68 then summary = dissect_features(p, tree, pinfo)
     elseif prefix == 0x66 then summary = dissect_frame(p, tree, pinfo)

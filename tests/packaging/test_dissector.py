@@ -222,20 +222,40 @@ class TestDissector(unittest.TestCase):
         self.assertEqual([m.fields.get("tcpcan.error") for m in messages], [[error] for _, error in cases])
 
     def test_both_directions_reassembled_apart(self):
-        # PROTOCOL.md's "v2 client, v1 server" transcript, then 'h' and 'p' split across
-        # segments that interleave with the other direction's.
-        client = [bytes.fromhex("760400000002"), bytes.fromhex("760400000001"), bytes.fromhex("68040000"),
-                  bytes.fromhex("0003700401"), bytes.fromhex("020304")]
-        server = [bytes.fromhex("760400000001"), bytes.fromhex("6804000000"), bytes.fromhex("03")]
-        segments = [("O", client[0]), ("I", server[0]), ("O", client[1]), ("O", client[2]), ("I", server[1]),
-                    ("O", client[3]), ("I", server[2]), ("O", client[4])]
+        # PROTOCOL.md's "both speak 2" transcript, then 'h' and 'p' split across segments
+        # that interleave with the other direction's.
+        client = [bytes.fromhex("760400000002"), bytes.fromhex("68040000"), bytes.fromhex("0003700401"),
+                  bytes.fromhex("020304")]
+        server = [bytes.fromhex("760400000002"), bytes.fromhex("6804000000"), bytes.fromhex("03")]
+        segments = [("O", client[0]), ("I", server[0]), ("O", client[1]), ("I", server[1]),
+                    ("O", client[2]), ("I", server[2]), ("O", client[3])]
         messages, _ = decode(segments)
         by_port = {}
         for m in messages:
             by_port.setdefault(m.source_port, []).append(m.one("tcpcan.summary"))
         self.assertEqual(len(by_port), 2, by_port)
-        self.assertIn(["v 2", "v 1", "h 00000003", "p 01020304"], by_port.values())
-        self.assertIn(["v 1", "h 00000003"], by_port.values())
+        self.assertIn(["v 2", "h 00000003", "p 01020304"], by_port.values())
+        self.assertIn(["v 2", "h 00000003"], by_port.values())
+        self.assertEqual([m.fields.get("tcpcan.error") for m in messages], [None] * len(messages))
+
+    def test_messages_not_allowed_in_the_connections_state(self):
+        # PROTOCOL.md's bad vectors whose error depends on the state, each after a captured
+        # negotiation (both directions) that puts the receiver in the vector's mode.
+        before = {
+            # client proposed 2, the server proposed 1: no agreement yet
+            "neg": [("O", bytes.fromhex("760400000002")), ("I", bytes.fromhex("760400000001"))],
+            "v1": [("O", bytes.fromhex("760400000001")), ("I", bytes.fromhex("760400000001"))],
+            "v2": [("O", bytes.fromhex("760400000002")), ("I", bytes.fromhex("760400000002")),
+                   ("I", bytes.fromhex("680400000000")), ("O", bytes.fromhex("680400000000"))],
+        }
+        cases = [(mode, data, error) for mode, data, error in self.bad
+                 if error.startswith("not_allowed") or (mode == "v2" and data[0] == 0x64)]
+        self.assertGreaterEqual(len(cases), 6)
+        for mode, data, error in cases:
+            with self.subTest(mode=mode, vector=data.hex(), error=error):
+                messages, _ = decode(before[mode] + [("O", data[:3]), ("O", data[3:])])
+                errors = [m.fields.get("tcpcan.error") for m in messages]
+                self.assertEqual(errors, [None] * len(before[mode]) + [[error]])
 
     def test_a_message_cut_off_by_the_capture_end_is_not_shown_whole(self):
         whole = self.good[0][1]
