@@ -4,8 +4,9 @@
 Captures are built with text2pcap from the vectors' bytes, cut into TCP segments that split
 messages anywhere, and decoded by tshark with the dissector loaded; the test reads tshark's
 PDML and checks each message's summary (PROTOCOL.md's own description syntax) and its
-fields, the error names of malformed messages, and that version-1 'd' payloads reach
-Wireshark's SocketCAN dissectors.
+fields, the error names of malformed messages (also those that depend on the connection's
+state), both directions of a connection, and that version-1 'd' payloads reach Wireshark's
+SocketCAN dissectors.
 
 Usage: test_dissector.py --lua packaging/tcpcan.lua --protocol PROTOCOL.md
          [--tshark PATH] [--text2pcap PATH]
@@ -24,8 +25,9 @@ ARGS = None
 TSHARK_TIMEOUT = 120  # s: bounds a hung tshark, never a measurement
 
 # Errors the dissector can name from a message alone. The others in PROTOCOL.md
-# (not_allowed_*, and 'd' after agreement on 2) depend on the connection's state, which a
-# capture that starts mid-connection does not show; the dissector decodes them by prefix.
+# (not_allowed_*, and 'd' after agreement on 2) depend on the connection's state: the
+# dissector names them only where both directions were captured from the first 'v'
+# (test_messages_not_allowed_in_the_connections_state); one direction alone is decoded by prefix.
 STATELESS_ERRORS = {
     "bad_version_length", "bad_data_length", "invalid_frame", "bad_features_length",
     "bad_ping_length", "bad_frame_length", "bad_subscribe_length", "bad_subscribe_op",
