@@ -5,9 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh --demo
-[ -f build/build.ninja ] || meson setup build
-meson compile -C build tools/tcpcan
-tcpcan=build/tools/tcpcan
+# Its own build folder, with only the program: the test command's build/ is configured in
+# test mode by scripts/test.sh, never by this demo (which installs fewer packages).
+demo_options=(-Dtools=enabled -Dtests=disabled)
+if [ -f build-demo/build.ninja ]; then
+    meson setup --reconfigure build-demo "${demo_options[@]}"
+else
+    meson setup build-demo "${demo_options[@]}"
+fi
+meson compile -C build-demo tools/tcpcan
+tcpcan=build-demo/tools/tcpcan
 
 work=$(mktemp -d)
 server_pid=""; client_pid=""

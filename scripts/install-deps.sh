@@ -4,10 +4,11 @@
 # the tests use (cross compiler, qemu, clang for fuzzing, can-utils for the VM tests).
 set -euo pipefail
 
-build=(meson ninja-build g++ pkg-config libcli11-dev libnl-route-3-dev libssl-dev python3)
+build=(meson ninja-build g++ pkg-config libcli11-dev libnl-route-3-dev libssl-dev libsystemd-dev python3)
 tests=(doctest-dev clang libclang-rt-14-dev
        gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
-       qemu-system-x86 busybox-static kmod cpio can-utils libbenchmark-dev openssl)
+       qemu-system-x86 busybox-static kmod cpio can-utils libbenchmark-dev openssl
+       scdoc systemd tshark wireshark-common build-essential dpkg-dev debhelper fakeroot lintian)
 
 wanted=("${build[@]}")
 [ "${1:-}" = "--demo" ] || wanted+=("${tests[@]}")

@@ -5,6 +5,7 @@
 // Exit status: 0 after an orderly stop, 1 for a failure at run time, 2 for bad input.
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -53,29 +54,104 @@ struct Options {
     bool read_only = false;
 };
 
+// Numbers on the command line and in configuration files are plain decimal: CLI11 alone would
+// take "0x10" as 16, "010" as 8, and "nan" or "1e30" as durations.
+enum class DecimalParse { ok, not_decimal, out_of_range };
+
+DecimalParse parse_decimal(const std::string& text, double& value) {
+    if (text.empty() || text.find_first_not_of("0123456789.eE+-") != std::string::npos) {
+        return DecimalParse::not_decimal;
+    }
+    const char* begin = text.data() + (text.front() == '+' ? 1 : 0);
+    const char* end = text.data() + text.size();
+    const auto [stop, error] = std::from_chars(begin, end, value);
+    if (stop != end || (error != std::errc{} && error != std::errc::result_out_of_range)) {
+        return DecimalParse::not_decimal;
+    }
+    // Out of range is beyond a double (1e400) or below its smallest normal value (1e-320).
+    return error == std::errc{} && std::isfinite(value) ? DecimalParse::ok : DecimalParse::out_of_range;
+}
+
+std::string format_bound(double value) {
+    std::ostringstream s;
+    s.precision(12);
+    s << value;
+    return s.str();
+}
+
+// A duration in `unit` (seconds or milliseconds): finite, 0 = off where `zero_means` names what 0
+// does, otherwise from 1 ms to 1 day, and no finer than the microseconds the bridge counts in.
+CLI::Validator duration(const std::string& unit, double units_per_second, const std::string& zero_means) {
+    const double low = 0.001 * units_per_second;
+    const double high = 86400 * units_per_second;
+    const std::string range = (zero_means.empty() ? "" : "0 (" + zero_means + ") or ") + format_bound(low) + " to " +
+                              format_bound(high) + " " + unit + " (1 ms to 1 day)";
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            double value = 0;
+            const DecimalParse parsed = parse_decimal(text, value);
+            if (parsed == DecimalParse::not_decimal) {
+                return "'" + text + "' is not a decimal number of " + unit + "; expected " + range;
+            }
+            if (parsed == DecimalParse::ok && value == 0 && !zero_means.empty()) {
+                return {};
+            }
+            if (parsed != DecimalParse::ok || !(value >= low && value <= high)) {
+                return "'" + text + "' is out of range; expected " + range;
+            }
+            const double micros = value * (1e6 / units_per_second);
+            if (std::fabs(micros - std::round(micros)) > 1e-3) {
+                return "'" + text + "' is finer than the 1 microsecond resolution";
+            }
+            return {};
+        },
+        unit);
+}
+
+// A whole number written in decimal digits only, from `low` to `high`.
+CLI::Validator decimal_integer(std::uint64_t low, std::uint64_t high) {
+    const std::string range = std::to_string(low) + " to " + std::to_string(high);
+    return CLI::Validator(
+        [=](std::string& text) -> std::string {
+            if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+                return "'" + text + "' is not a decimal number (digits 0-9 only); expected " + range;
+            }
+            std::uint64_t value = 0;
+            const auto [stop, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+            if (error != std::errc{} || stop != text.data() + text.size() || value < low || value > high) {
+                return "'" + text + "' is out of range; expected " + range;
+            }
+            text = std::to_string(value);  // CLI11 would read a leading 0 as octal
+            return {};
+        },
+        range);
+}
+
+const CLI::Validator port_number = decimal_integer(1, 65535);
+
 void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--log-level", o.log_level, "DEBUG, INFO, WARNING or ERROR")->default_val("INFO");
     app.add_flag("--no-seq", o.no_seq, "do not offer per-frame sequence numbers (version 2)");
     app.add_flag("--timestamps,--timestamp", o.timestamps, "carry capture timestamps with every frame (version 2)");
     app.add_flag("--can-fd", o.can_fd, "switch the CAN interface to CAN FD mode (rtnetlink)");
-    app.add_option("--can-bitrate", o.can_bitrate, "set the interface's bitrate, bit/s (rtnetlink)")->check(CLI::PositiveNumber);
-    app.add_option("--data-bitrate", o.data_bitrate, "set the CAN FD data bitrate, bit/s (rtnetlink)")->check(CLI::PositiveNumber);
+    app.add_option("--can-bitrate", o.can_bitrate, "set the interface's bitrate, bit/s (rtnetlink)")->transform(decimal_integer(1, 20'000'000));
+    app.add_option("--data-bitrate", o.data_bitrate, "set the CAN FD data bitrate, bit/s (rtnetlink)")->transform(decimal_integer(1, 20'000'000));
     app.add_option("--filter", o.filters, "forward only bus frames matching SPEC (repeatable): 123, 1ABx, 100-1FF, 100/700, 123:7FF, 123~7FF");
     app.add_option("--filter-file", o.filter_files, "read --filter entries from a file (# comments)")->check(CLI::ExistingFile);
     app.add_option("--block", o.blocks, "never forward bus frames matching SPEC (repeatable)");
     app.add_option("--block-file", o.block_files, "read --block entries from a file")->check(CLI::ExistingFile);
     app.add_option("--subscribe", o.subscribes, "ask the server to send only frames matching SPEC (client, version 2)");
-    app.add_option("--heartbeat", o.heartbeat_s, "send a heartbeat every SEC seconds and detect a dead peer (version 2)")->check(CLI::NonNegativeNumber);
-    app.add_option("--dead-after", o.dead_after_s, "declare the peer dead after SEC seconds of silence (default: 3 heartbeats)")->check(CLI::NonNegativeNumber);
-    app.add_option("--max-age", o.max_age_ms, "drop frames that waited longer than MS milliseconds to reach the bus")->check(CLI::NonNegativeNumber);
-    app.add_option("--stats", o.stats_s, "log statistics every SEC seconds")->check(CLI::NonNegativeNumber);
-    app.add_option("--negotiation-timeout", o.negotiation_timeout_s, "close connections that have not agreed within SEC seconds")->default_val(5)->check(CLI::PositiveNumber);
-    app.add_option("--protocol-version", o.protocol_version, "highest protocol version proposed or accepted (1 = plain tcpcan)")->check(CLI::Range(1u, highest_version));
-    app.add_option("--min-protocol-version", o.min_protocol_version, "lowest protocol version agreed to; 2 refuses the fallback to plain tcpcan")->check(CLI::Range(1u, highest_version));
-    app.add_option("--max-clients", o.max_clients, "most clients served at once")->default_val(16)->check(CLI::Range(1, 1024));
-    app.add_option("--max-pending", o.max_pending, "server: most connections still negotiating; a new one closes the oldest")->default_val(64)->check(CLI::Range(1, 4096));
-    app.add_option("--evict-idle", o.evict_idle_s, "server, when full: a client silent this many seconds makes room for a new one")->default_val(2)->check(CLI::NonNegativeNumber);
-    app.add_option("--latency-budget", o.latency_budget_ms, "read the bus at most every MS milliseconds after a short read: fewer wake-ups per frame for up to MS of added latency (default 0)")->check(CLI::Range(0.0, 100.0));
+    app.add_option("--heartbeat", o.heartbeat_s, "send a heartbeat every SEC seconds and detect a dead peer (version 2)")->check(duration("seconds", 1, "off"));
+    app.add_option("--dead-after", o.dead_after_s, "declare the peer dead after SEC seconds of silence (default: 3 heartbeats)")->check(duration("seconds", 1, "3 heartbeats"));
+    app.add_option("--max-age", o.max_age_ms, "drop frames that waited longer than MS milliseconds to reach the bus")->check(duration("milliseconds", 1000, "off"));
+    app.add_option("--stats", o.stats_s, "log statistics every SEC seconds")->check(duration("seconds", 1, "off"));
+    app.add_option("--negotiation-timeout", o.negotiation_timeout_s, "close connections that have not agreed within SEC seconds")->default_val(5)->check(duration("seconds", 1, ""));
+    app.add_option("--protocol-version", o.protocol_version, "highest protocol version proposed or accepted (1 = plain tcpcan)")->transform(decimal_integer(1, highest_version));
+    app.add_option("--min-protocol-version", o.min_protocol_version, "lowest protocol version agreed to; 2 refuses the fallback to plain tcpcan")->transform(decimal_integer(1, highest_version));
+    app.add_option("--max-clients", o.max_clients, "most clients served at once")->default_val(16)->transform(decimal_integer(1, 1024));
+    app.add_option("--max-pending", o.max_pending, "server: most connections still negotiating; a new one closes the oldest")->default_val(64)->transform(decimal_integer(1, 4096));
+    app.add_option("--evict-idle", o.evict_idle_s, "server, when full: a client silent this many seconds makes room for a new one")->default_val(2)->check(duration("seconds", 1, "any established session"));
+    app.add_option("--latency-budget", o.latency_budget_ms, "read the bus at most every MS milliseconds after a short read: fewer wake-ups per frame for up to MS of added latency")->check(duration("milliseconds", 1000, "off"));
     app.add_option("--allow-transmit", o.allow_transmit, "only peer frames matching SPEC reach the bus (repeatable; the rest are counted)");
     app.add_flag("--read-only", o.read_only, "server: refuse frames from clients (they are counted)");
 }
@@ -214,16 +290,68 @@ int run(const Options& o) {
     return run_bridge(config);
 }
 
-// -1 when parsing succeeded; otherwise the exit status (0 after --help, 2 for bad input).
+// -1 when parsing succeeded; otherwise the exit status (0 after --help or --version, 2 for bad input).
 int parse(CLI::App& app, int argc, char** argv) {
     try {
         app.parse(argc, argv);
         return -1;
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ConfigError& e) {
+        // CLI11 words an unknown key as "INI was not able to parse KEY".
+        const std::string what = e.what();
+        const std::string prefix = "INI was not able to parse ";
+        const std::string file = app.get_config_ptr() ? app.get_config_ptr()->as<std::string>() : "";
+        if (what.rfind(prefix, 0) == 0) {
+            std::string key = what.substr(prefix.size());
+            for (const char* form : {"server.", "client."}) {
+                if (key.rfind(form, 0) == 0) {
+                    key.erase(0, std::string(form).size());
+                }
+            }
+            return usage_error("--config " + file + ": unknown option '" + key + "'");
+        }
+        return usage_error("--config " + file + ": " + what);
+    } catch (const CLI::FileError& e) {
+        const std::string file = app.get_config_ptr() ? app.get_config_ptr()->as<std::string>() : "";
+        return usage_error("--config " + file + ": cannot read the file");
     } catch (const CLI::ParseError& e) {
         return usage_error(e.what());
     }
+}
+
+const char* const version_text =
+    "tcpcan " TCPCAN_VERSION "\n"
+    "protocol: tcpcan versions 1 (the original Python tcpcan, byte for byte) and 2 (PROTOCOL.md)\n"
+    "command lines: tcpcan [--serve] canif (tcpcan), tcpcan server|client --can IF (canip_peer)";
+
+// In the subcommand form a configuration file holds that form's options at its top level
+// (`port = 3333`), as the command line does after `server`; a [server] section also works.
+class SubcommandConfig : public CLI::ConfigTOML {
+public:
+    explicit SubcommandConfig(std::string subcommand) : subcommand_(std::move(subcommand)) {}
+    std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+        std::vector<CLI::ConfigItem> items = CLI::ConfigTOML::from_config(input);
+        for (CLI::ConfigItem& item : items) {
+            if (item.parents.empty() || item.parents.front() != subcommand_) {
+                item.parents.insert(item.parents.begin(), subcommand_);
+            }
+        }
+        return items;
+    }
+
+private:
+    std::string subcommand_;
+};
+
+// --config and --version, on the top-level app so that both forms share them.
+void add_config_and_version(CLI::App& app) {
+    app.set_config("--config", "", "read options from a TOML or INI file (the command line wins)");
+    app.get_config_ptr()->type_name("FILE");
+    app.allow_config_extras(CLI::config_extras_mode::error);
+    app.set_version_flag("--version", version_text);
 }
 
 int parse_and_run(int argc, char** argv) {
@@ -235,8 +363,12 @@ int parse_and_run(int argc, char** argv) {
         const bool server = std::string(argv[1]) == "server";
         CLI::App* sub = app.add_subcommand(argv[1], server ? "serve a CAN interface (canip_peer form)"
                                                            : "connect a CAN interface to a server (canip_peer form)");
+        add_config_and_version(app);
+        app.config_formatter(std::make_shared<SubcommandConfig>(argv[1]));
+        sub->fallthrough();
+        sub->footer("Also: --config FILE (options from a TOML or INI file; the command line wins), --version");
         sub->add_option("--can", o.can, "CAN interface, or - for stdin/stdout in candump format")->required();
-        sub->add_option("--port", o.port, "TCP port")->default_val(3333)->check(CLI::Range(1, 65535));
+        sub->add_option("--port", o.port, "TCP port")->default_val(3333)->transform(port_number);
         if (server) {
             sub->add_option("--bind", o.bind, "address to listen on")->default_val("0.0.0.0");
         } else {
@@ -256,11 +388,12 @@ int parse_and_run(int argc, char** argv) {
     } else {
         app.add_option("canif", o.can, "SocketCAN interface, or - for stdin/stdout in candump format")->required();
         app.add_option("--host", o.host, "TCP host")->default_val("localhost");
-        app.add_option("--port", o.port, "TCP port")->default_val(20010)->check(CLI::Range(1, 65535));
+        app.add_option("--port", o.port, "TCP port")->default_val(20010)->transform(port_number);
         app.add_flag("--serve", o.serve, "serve (bind --host) instead of connecting");
         app.add_flag("-v,--verbose", o.verbose, "log at DEBUG level");
         app.add_flag("--no-retry", o.no_retry, "client: exit instead of reconnecting");
         add_common_options(app, o);
+        add_config_and_version(app);
         app.footer("Also: tcpcan server --can IF [--bind ADDR] [--port 3333] ...\n"
                    "      tcpcan client --can IF --host H [--port 3333] ...\n"
                    "Run 'tcpcan server --help' or 'tcpcan client --help' for those forms.");

@@ -24,6 +24,7 @@
 #include "log.hpp"
 #include "loop.hpp"
 #include "net.hpp"
+#include "notify.hpp"
 #include "socketcan_port.hpp"
 #include "stdio_port.hpp"
 #include "tcpcan_link.hpp"
@@ -162,6 +163,7 @@ private:
         } else {
             reconnect_at_ = now_;
         }
+        notify_ready(config_.serve ? "listening" : "connecting");
         return true;
     }
 

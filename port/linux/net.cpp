@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <netdb.h>
@@ -132,18 +133,20 @@ NetResult finish_connect(int fd) {
 }
 
 std::string describe_address(const sockaddr_storage& address) {
+    // snprintf into a fixed buffer: GCC 12 at -O3 reports a false -Wrestrict inside
+    // std::string's operator+ for the concatenation this used to be.
     char host[INET6_ADDRSTRLEN] = "?";
+    char text[INET6_ADDRSTRLEN + sizeof "[]:65535"] = "?";
     if (address.ss_family == AF_INET) {
         const auto& in = reinterpret_cast<const sockaddr_in&>(address);
         inet_ntop(AF_INET, &in.sin_addr, host, sizeof host);
-        return std::string(host) + ":" + std::to_string(ntohs(in.sin_port));
-    }
-    if (address.ss_family == AF_INET6) {
+        std::snprintf(text, sizeof text, "%s:%u", host, static_cast<unsigned>(ntohs(in.sin_port)));
+    } else if (address.ss_family == AF_INET6) {
         const auto& in6 = reinterpret_cast<const sockaddr_in6&>(address);
         inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof host);
-        return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6.sin6_port));
+        std::snprintf(text, sizeof text, "[%s]:%u", host, static_cast<unsigned>(ntohs(in6.sin6_port)));
     }
-    return "?";
+    return text;
 }
 
 std::string peer_name(int fd) {
