@@ -42,7 +42,6 @@ private:
     std::uint64_t now_ = 0;
     std::vector<std::uint32_t> interest_;  // by fd; 0 = not in the set
     std::array<epoll_event, 256> events_{};
-    std::size_t ready_ = 0;
 };
 
 }  // namespace tcpcan::linux_port
