@@ -1192,6 +1192,10 @@ class TestAdversarial(BridgeTest):
         self.stop(client)
 
     def test_out_of_descriptors_accept_backs_off(self):
+        if os.environ.get("UBSAN_OPTIONS") is not None:
+            # UBSan's vptr check probes memory through a pipe, which cannot be opened when
+            # the process is out of descriptors: every virtual call is then reported.
+            self.skipTest("UndefinedBehaviorSanitizer needs descriptors of its own")
         import resource
         port = free_port()
 
