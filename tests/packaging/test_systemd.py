@@ -86,6 +86,7 @@ class TestUnit(unittest.TestCase):
         self.assertEqual(len(s["ExecStart"]), 1)
         self.assertRegex(s["ExecStart"][0], r"^/\S*/tcpcan --config /\S*/tcpcan/%i\.conf$")
         self.assertEqual(s["Restart"], ["on-failure"])
+        self.assertEqual(s["StartLimitIntervalSec"], ["0"], "a daemon keeps retrying a missing bus")
         self.assertEqual(s["RestartPreventExitStatus"], ["2"])
         self.assertEqual(s["DynamicUser"], ["yes"])
         self.assertEqual(s["CapabilityBoundingSet"], ["CAP_NET_ADMIN"])
