@@ -780,6 +780,9 @@ private:
             if (c->link) {
                 // A link closed by another's doing (eviction) is removed on the next pass, now.
                 deadline = std::min(deadline, c->link->closed() ? now_ : c->link->next_deadline());
+                if (c->link->read_budget() > 0 && c->transport->has_buffered_input()) {
+                    return 0;  // TLS records already taken from the socket: epoll will not wake us for them
+                }
             }
         }
         if (bus_busy_ && bus_->write_wait_fd() < 0) {
