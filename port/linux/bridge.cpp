@@ -505,8 +505,9 @@ private:
                 return;
             }
             if (r.status == IoStatus::error && host_limiter_.allow(host_of(c.address) + " lost", now_)) {
-                // Nothing read yet: the transport refused the first bytes (a TLS ClientHello on a plaintext port).
-                LOG_WARNING("%s: %s: %s", c.name.c_str(), c.bytes_in == 0 ? "refused" : "connection lost",
+                // A plaintext server that read nothing yet: its transport refused the first bytes (a TLS ClientHello).
+                const bool refused = config_.serve && !tls_ && c.bytes_in == 0;
+                LOG_WARNING("%s: %s: %s", c.name.c_str(), refused ? "refused" : "connection lost",
                             c.transport->last_error().c_str());
             }
             c.link->transport_closed(now_);
