@@ -620,8 +620,10 @@ private:
         if (retry_v1) {
             LOG_WARNING("%s closed the connection on our version %u proposal: retrying with version 1 (original "
                         "tcpcan), which has no heartbeat, sequence numbers, timestamps, subscriptions or close reasons "
-                        "(--min-protocol-version 2 refuses this)",
-                        name.c_str(), config_.max_version);
+                        "(--min-protocol-version 2 refuses this)%s",
+                        name.c_str(), config_.max_version,
+                        tls_ ? "" : "; a server that requires TLS closes a plaintext client the same way "
+                                    "(then give --tls-psk-file or --tls-cert/--tls-key/--tls-ca)");
             fallback_to_v1_ = true;
             reconnect_at_ = now_;
             return;

@@ -211,6 +211,10 @@ class TestTlsRefusals(TlsBridgeTest):
             self.assert_err(server, r"127\.0\.0\.1:\d+: refused: a plaintext client on a TLS port: its first byte is "
                                     r"0x76 \('v', a tcpcan version proposal\)")
             self.assertTrue(test_tls.closed_by_peer(raw), "nothing may be sent in clear" + self.logs())
+        # Our own plaintext client is told that the server may want TLS.
+        plain = self.start_client(port, ["--no-retry"], name="plain", version=None)
+        self.assert_err(plain, r"a server that requires TLS closes a plaintext client the same way")
+        self.assertTrue(server.wait_err(r"refused: a plaintext client on a TLS port", count=2), self.logs())
         self.still_serving(server, good, "106")
 
     def test_tls_client_on_a_plaintext_port(self):
