@@ -73,7 +73,7 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--protocol-version", o.protocol_version, "highest protocol version proposed or accepted (1 = plain tcpcan)")->check(CLI::Range(1u, highest_version));
     app.add_option("--min-protocol-version", o.min_protocol_version, "lowest protocol version agreed to; 2 refuses the fallback to plain tcpcan")->check(CLI::Range(1u, highest_version));
     app.add_option("--max-clients", o.max_clients, "most clients served at once")->default_val(16)->check(CLI::Range(1, 1024));
-    app.add_option("--max-pending", o.max_pending, "server: most connections still negotiating; a new one closes the oldest")->default_val(64)->check(CLI::Range(1, 4096));
+    app.add_option("--max-pending", o.max_pending, "server: most connections still negotiating (a new one closes the oldest), and TLS handshakes under way (more are refused)")->default_val(64)->check(CLI::Range(1, 4096));
     app.add_option("--evict-idle", o.evict_idle_s, "server, when full: a client silent this many seconds makes room for a new one")->default_val(2)->check(CLI::NonNegativeNumber);
     app.add_option("--allow-transmit", o.allow_transmit, "only peer frames matching SPEC reach the bus (repeatable; the rest are counted)");
     app.add_flag("--read-only", o.read_only, "server: refuse frames from clients (they are counted)");
