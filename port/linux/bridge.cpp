@@ -825,7 +825,8 @@ private:
             }
             LinkTotals own{};
             c->link->add_totals(own);
-            LOG_INFO("%s: peer %s sent=%llu received=%llu read_only=%llu not_allowed=%llu rate_limited=%llu", label,
+            // Not "<label>:", so whoever reads the last statistics line still finds the totals.
+            LOG_INFO("%s for peer %s: sent=%llu received=%llu read_only=%llu not_allowed=%llu rate_limited=%llu", label,
                      c->name.c_str(), ull(own.sent), ull(own.received), ull(pc->refused_read_only),
                      ull(pc->refused_not_allowed), ull(pc->refused_rate));
         }

@@ -284,9 +284,9 @@ class TestTlsPolicy(TlsBridgeTest):
         self.wait_frames(server, ["7DF#0201", "7E8#02"])
         self.wait_frames(reader, ["7DF#0201", "7E8#02"])
         self.assertTrue(server.wait_err(r"stats: .*read_only=3 not_allowed=3 rate_limited=0"), self.logs())
-        self.assertTrue(server.wait_err(r"stats: peer 127\.0\.0\.1:\d+ \[pi-bench\] sent=\d+ received=3 read_only=3 "
+        self.assertTrue(server.wait_err(r"stats for peer 127\.0\.0\.1:\d+ \[pi-bench\]: sent=\d+ received=3 read_only=3 "
                                         r"not_allowed=0"), self.logs())
-        self.assertTrue(server.wait_err(r"stats: peer 127\.0\.0\.1:\d+ \[desktop\] sent=\d+ received=5 read_only=0 "
+        self.assertTrue(server.wait_err(r"stats for peer 127\.0\.0\.1:\d+ \[desktop\]: sent=\d+ received=5 read_only=0 "
                                         r"not_allowed=3"), self.logs())
         self.assert_err(server, r"\[pi-bench\]: 3 frames refused by its policy")
         # The bus still reaches both.
@@ -306,7 +306,7 @@ class TestTlsPolicy(TlsBridgeTest):
         client = self.start_client(port, ["--tls-psk-file", KEYS.pi_psk])
         started = time.monotonic()
         client.send(["%03X#01" % (0x100 + i) for i in range(40)])
-        self.assertTrue(server.wait_err(r"stats: .*received=40 "), self.logs())
+        self.assertTrue(server.wait_err(r"stats: from_bus.* received=40 "), self.logs())
         elapsed = time.monotonic() - started
         s_stats = self.stop(server, client)[0]
         passed = s_stats["to_bus"]
