@@ -229,8 +229,12 @@ int run(const Options& o) {
         }
     }
     for (const std::string& spec : o.allow_transmit) {
+        const std::size_t before = config.allow_transmit.size();
         if (!add_filters(spec, "--allow-transmit '" + spec + "'", false, config.allow_transmit, error)) {
             return usage_error(error);
+        }
+        if (config.allow_transmit.size() == before) {  // an empty list would let every frame through
+            return usage_error("--allow-transmit '" + spec + "': no filter entry (use --read-only to refuse every frame)");
         }
     }
     if (o.min_protocol_version > o.protocol_version) {

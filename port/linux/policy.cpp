@@ -165,21 +165,6 @@ const ClientPolicy* find_policy(std::span<const ClientPolicy> policies, std::str
     return fallback;
 }
 
-bool add_allow_transmit(ClientPolicy& policy, std::string_view spec, std::string& error) {
-    const FilterListParseResult parsed = parse_filter_list(spec, policy.allow);
-    if (!parsed.ok) {
-        error = "--allow-transmit '" + std::string(spec) + "': " + tcpcan::describe(parsed.error) + " at column " +
-                std::to_string(parsed.position + 1);
-        return false;
-    }
-    if (parsed.added == 0) {
-        error = "--allow-transmit '" + std::string(spec) + "': no filter entry (use --read-only to refuse every frame)";
-        return false;
-    }
-    policy.has_allow = true;
-    return true;
-}
-
 bool is_loopback_host(const std::string& host) {
     if (host == "localhost") {
         return true;

@@ -61,10 +61,6 @@ struct PolicyFileResult {
 // An empty identity (an unauthenticated client) only gets `[*]`.
 [[nodiscard]] const ClientPolicy* find_policy(std::span<const ClientPolicy> policies, std::string_view identity);
 
-// Adds one --allow-transmit SPEC (filter syntax; the option may repeat) to `policy`, which
-// then has an allow-list. False with `error` naming the problem and its column.
-[[nodiscard]] bool add_allow_transmit(ClientPolicy& policy, std::string_view spec, std::string& error);
-
 // Whether `host` (as given to listen) is a loopback address: "localhost", 127.0.0.0/8, ::1.
 // A name other than "localhost" counts as not loopback: it may resolve to anything.
 [[nodiscard]] bool is_loopback_host(const std::string& host);

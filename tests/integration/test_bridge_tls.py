@@ -350,6 +350,8 @@ class TestTlsCommandLine(TlsBridgeTest):
         self.assert_usage_error(server + cert_args("server") + ["--tls-server-name", "x"], "--tls-server-name is for a client")
         self.assert_usage_error(client + ["--tls-psk-file", KEYS.pi_psk, "--tls-server-name", "x"],
                                 "--tls-server-name is for a client with --tls-cert")
+        self.assert_usage_error(server + ["--allow-transmit", "7DF", "--allow-transmit", " "],
+                                "--allow-transmit ' ': no filter entry (use --read-only to refuse every frame)")
         policy = os.path.join(self.tmpdir, "p.ini")
         with open(policy, "w") as f:
             f.write("[a]\nread-only\n")

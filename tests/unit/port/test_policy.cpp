@@ -227,25 +227,6 @@ TEST_CASE("rate and burst from the file reach the Router; burst defaults to the 
     CHECK(through_router(&parsed.policies[1], twenty).ids.size() == 3);
 }
 
-TEST_CASE("--allow-transmit: repeatable, filter syntax, errors name the column") {
-    ClientPolicy policy;
-    std::string error;
-    CHECK(add_allow_transmit(policy, "7DF,7E0-7EF", error));
-    CHECK(add_allow_transmit(policy, "1ABx", error));
-    CHECK(policy.has_allow);
-    CHECK(policy.allow.size() == 3);
-    CHECK(through_router(&policy, {standard(0x7E5), extended(0x1AB), standard(0x123)}).ids ==
-          std::vector<std::uint32_t>{0x7E5, 0x1AB});
-
-    ClientPolicy bad;
-    CHECK_FALSE(add_allow_transmit(bad, "7DF,7EG", error));
-    CHECK(error == "--allow-transmit '7DF,7EG': expected a hexadecimal digit at column 7");
-    CHECK_FALSE(bad.has_allow);
-    CHECK_FALSE(add_allow_transmit(bad, " ", error));
-    CHECK(error.find("no filter entry") != std::string::npos);
-    CHECK_FALSE(bad.has_allow);
-}
-
 TEST_CASE("loopback hosts, and the one warning for a server exposed without TLS") {
     for (const char* host : {"localhost", "127.0.0.1", "127.1.2.3", "::1"}) {
         CAPTURE(host);
