@@ -52,6 +52,7 @@ struct Options {
     double latency_budget_ms = 0;
     std::vector<std::string> allow_transmit;
     bool read_only = false;
+    std::string tls_psk_file, tls_cert, tls_key, tls_ca, tls_server_name, policy_file;
 };
 
 // Numbers on the command line and in configuration files are plain decimal: CLI11 alone would
@@ -149,11 +150,61 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--protocol-version", o.protocol_version, "highest protocol version proposed or accepted (1 = plain tcpcan)")->transform(decimal_integer(1, highest_version));
     app.add_option("--min-protocol-version", o.min_protocol_version, "lowest protocol version agreed to; 2 refuses the fallback to plain tcpcan")->transform(decimal_integer(1, highest_version));
     app.add_option("--max-clients", o.max_clients, "most clients served at once")->default_val(16)->transform(decimal_integer(1, 1024));
-    app.add_option("--max-pending", o.max_pending, "server: most connections still negotiating; a new one closes the oldest")->default_val(64)->transform(decimal_integer(1, 4096));
+    app.add_option("--max-pending", o.max_pending, "server: most connections still negotiating (a new one closes the oldest), and TLS handshakes under way (more are refused)")->default_val(64)->transform(decimal_integer(1, 4096));
     app.add_option("--evict-idle", o.evict_idle_s, "server, when full: a client silent this many seconds makes room for a new one")->default_val(2)->check(duration("seconds", 1, "any established session"));
     app.add_option("--latency-budget", o.latency_budget_ms, "read the bus at most every MS milliseconds after a short read: fewer wake-ups per frame for up to MS of added latency")->check(duration("milliseconds", 1000, "off"));
     app.add_option("--allow-transmit", o.allow_transmit, "only peer frames matching SPEC reach the bus (repeatable; the rest are counted)");
     app.add_flag("--read-only", o.read_only, "server: refuse frames from clients (they are counted)");
+    app.add_option("--tls-psk-file", o.tls_psk_file, "TLS 1.3 with pre-shared keys: IDENTITY:HEXKEY lines (mode 600)");
+    app.add_option("--tls-cert", o.tls_cert, "TLS 1.3 with certificates: our certificate (PEM)");
+    app.add_option("--tls-key", o.tls_key, "  its private key (PEM, mode 600)");
+    app.add_option("--tls-ca", o.tls_ca, "  the CA that signs the peer's certificate (PEM)");
+    app.add_option("--tls-server-name", o.tls_server_name, "client: the name the server's certificate must hold (default: --host)");
+    app.add_option("--policy-file", o.policy_file, "server with TLS: what each identity may send (read-only, allow, rate)");
+}
+
+// The TLS options and the policy file into `config`; a usage error message when they do
+// not fit together. The files are read by the bridge at start (exit 1 if one is wrong).
+bool fill_security(const Options& o, BridgeConfig& config, std::string& error) {
+    const bool certificates = !o.tls_cert.empty() || !o.tls_key.empty() || !o.tls_ca.empty();
+    if (!o.tls_psk_file.empty() && certificates) {
+        error = "--tls-psk-file and --tls-cert/--tls-key/--tls-ca exclude each other: use pre-shared keys or certificates";
+        return false;
+    }
+    if (certificates && (o.tls_cert.empty() || o.tls_key.empty() || o.tls_ca.empty())) {
+        error = std::string("--tls-cert, --tls-key and --tls-ca go together; missing:") +
+                (o.tls_cert.empty() ? " --tls-cert" : "") + (o.tls_key.empty() ? " --tls-key" : "") +
+                (o.tls_ca.empty() ? " --tls-ca" : "");
+        return false;
+    }
+    if (!o.tls_server_name.empty() && (o.serve || !certificates)) {
+        error = "--tls-server-name is for a client with --tls-cert/--tls-key/--tls-ca: it names the server's certificate";
+        return false;
+    }
+    config.tls.psk_file = o.tls_psk_file;
+    config.tls.cert_file = o.tls_cert;
+    config.tls.key_file = o.tls_key;
+    config.tls.ca_file = o.tls_ca;
+    config.tls.server_name = o.tls_server_name;
+    if (o.policy_file.empty()) {
+        return true;
+    }
+    if (!o.serve) {
+        error = "--policy-file is for servers: it says what each client may send";
+        return false;
+    }
+    if (!config.tls.enabled()) {
+        error = "--policy-file names clients by their TLS identity: it needs --tls-psk-file or "
+                "--tls-cert/--tls-key/--tls-ca (without TLS, use --allow-transmit or --read-only)";
+        return false;
+    }
+    PolicyFileResult loaded = load_policy_file(o.policy_file);
+    if (!loaded.ok) {
+        error = loaded.error;
+        return false;
+    }
+    config.policies = std::move(loaded.policies);
+    return true;
 }
 
 // Appends entries parsed from `text` to `set`; on error, a message naming where.
@@ -257,8 +308,12 @@ int run(const Options& o) {
         }
     }
     for (const std::string& spec : o.allow_transmit) {
+        const std::size_t before = config.allow_transmit.size();
         if (!add_filters(spec, "--allow-transmit '" + spec + "'", false, config.allow_transmit, error)) {
             return usage_error(error);
+        }
+        if (config.allow_transmit.size() == before) {  // an empty list would let every frame through
+            return usage_error("--allow-transmit '" + spec + "': no filter entry (use --read-only to refuse every frame)");
         }
     }
     if (o.min_protocol_version > o.protocol_version) {
@@ -275,6 +330,9 @@ int run(const Options& o) {
     }
     if (o.read_only && !o.serve) {
         return usage_error("--read-only is for servers");
+    }
+    if (!fill_security(o, config, error)) {
+        return usage_error(error);
     }
     if ((o.can_bitrate || o.data_bitrate || o.can_fd) && o.can == "-") {
         return usage_error("--can-bitrate, --data-bitrate and --can-fd need a CAN interface, not stdio ('-')");

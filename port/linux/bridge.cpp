@@ -21,6 +21,7 @@
 
 #include "admission.hpp"
 #include "clock.hpp"
+#include "handshake_limit.hpp"
 #include "log.hpp"
 #include "loop.hpp"
 #include "net.hpp"
@@ -28,6 +29,7 @@
 #include "socketcan_port.hpp"
 #include "stdio_port.hpp"
 #include "tcpcan_link.hpp"
+#include "tls.hpp"
 #include "transport.hpp"
 
 namespace tcpcan::linux_port {
@@ -40,15 +42,24 @@ constexpr std::size_t max_routed_peers = 1024;  // the most --max-clients allows
 
 struct Connection {
     int fd = -1;
-    std::string name;
+    std::string address;  // "127.0.0.1:5000": log limits per host use it
+    std::string name;     // the address, then "127.0.0.1:5000 [pi-7]" once TLS named the peer
+    std::string identity;  // the authenticated identity (TLS), else empty
     bool connecting = false;  // client: connect() still in progress
+    bool handshaking = false;  // TLS handshake under way: no link yet
+    std::uint32_t link_version = highest_version;  // proposed once the link starts
+    bool holds_handshake_slot = false;  // server: counted in handshakes_
     std::uint64_t connected_us = 0;
+    std::uint64_t bytes_in = 0;  // nothing read yet: a failure is a refusal, not a loss
     std::unique_ptr<Transport> transport;
     std::unique_ptr<TcpcanLink> link;
+    TransmitPolicy policy{};  // what this peer may send towards the bus (the Router enforces it)
     bool attached = false;  // agreed, admitted and known to the Router
     bool stalled = false;   // as last logged
     std::uint64_t drops_logged = 0;
     std::uint64_t drops_logged_at = 0;
+    std::uint64_t refusals_logged = 0;
+    std::uint64_t refusals_logged_at = 0;
 };
 
 // "127.0.0.1:4242" -> "127.0.0.1", "[::1]:4242" -> "[::1]": log limits per host, so a
@@ -78,7 +89,9 @@ BusWriteResult to_router(BusWrite w) {
 
 class Bridge {
 public:
-    explicit Bridge(const BridgeConfig& config) : config_(config) {
+    explicit Bridge(const BridgeConfig& config)
+        : config_(config),
+          handshakes_(static_cast<std::size_t>(config.max_pending), config.negotiation_timeout_us) {
         RouterOptions options;
         options.pace_batch = bus_batch;
         options.stall_after_us = config.stall_after_us;
@@ -145,6 +158,20 @@ private:
                      can->fd_capable() ? "CAN FD" : "classic CAN", can->kernel_filter_count());
             bus_ = std::move(can);
         }
+        if (config_.tls.enabled()) {
+            TlsOptions options = config_.tls;
+            options.role = config_.serve ? TlsRole::server : TlsRole::client;
+            TlsContextResult made = TlsContext::create(options);
+            if (!made.context) {
+                LOG_ERROR("%s", made.error.c_str());
+                return false;
+            }
+            tls_ = std::move(made.context);
+            LOG_INFO("%s", tls_->summary().c_str());
+        }
+        if (config_.serve && !config_.policies.empty()) {
+            LOG_INFO("%zu client policies (--policy-file)", config_.policies.size());
+        }
         now_ = loop_.now();
         next_maintain_ = now_ + second_us;
         next_stats_ = config_.stats_interval_us ? now_ + config_.stats_interval_us : 0;
@@ -156,9 +183,14 @@ private:
             }
             for (int fd : listen_fds_) {
                 loop_.set_interest(fd, EPOLLIN);
-                LOG_INFO("listening on %s (bus %s, protocol version %u to %u, at most %d clients%s)", local_name(fd).c_str(),
+                LOG_INFO("listening on %s (bus %s, protocol version %u to %u, at most %d clients%s%s)", local_name(fd).c_str(),
                          bus_->name().c_str(), config_.min_version, config_.max_version, config_.max_clients,
-                         config_.read_only ? ", read-only" : "");
+                         config_.read_only ? ", read-only" : "", tls_ ? ", TLS" : "");
+            }
+            const std::string exposed = exposure_warning(config_.host, config_.port, tls_ != nullptr, config_.read_only,
+                                                         !config_.allow_transmit.empty());
+            if (!exposed.empty()) {
+                LOG_WARNING("%s", exposed.c_str());
             }
         } else {
             reconnect_at_ = now_;
@@ -190,6 +222,7 @@ private:
         auto owned = std::make_unique<Connection>();
         Connection& c = *owned;
         c.fd = fd;
+        c.address = name;
         c.name = std::move(name);
         c.connecting = connecting;
         c.connected_us = now_;
@@ -203,10 +236,93 @@ private:
         return c;
     }
 
-    void start_link(Connection& c, Role role, std::uint32_t max_version) {
-        c.transport = make_plain_transport(c.fd);
-        c.link = std::make_unique<TcpcanLink>(c.name, session_options(role, max_version), config_.subscription, limiter_,
-                                              now_);
+    // The bytes first: plain TCP, or TLS whose handshake must finish before the link (and
+    // its negotiation timer) starts. False when `c` was closed at once (and is gone).
+    bool start_transport(Connection& c, Role role, std::uint32_t max_version) {
+        c.link_version = max_version;
+        if (!tls_) {
+            // A plaintext server names a TLS ClientHello instead of reading it as garbage.
+            c.transport = make_plain_transport(c.fd, {.refuse_tls_client_hello = role == Role::server});
+            start_link(c, role);
+            return true;
+        }
+        c.transport = make_tls_transport(*tls_, c.fd, config_.host);
+        c.handshaking = c.transport->handshaking();
+        if (role == Role::server && c.handshaking) {
+            if (!handshakes_.try_begin()) {
+                if (host_limiter_.allow(host_of(c.address) + " handshakes-full", now_)) {
+                    LOG_WARNING("%s: refused: %zu TLS handshakes already under way (--max-pending)", c.name.c_str(),
+                                handshakes_.pending());
+                }
+                remove_connection(c);
+                return false;
+            }
+            c.holds_handshake_slot = true;
+        }
+        return continue_handshake(c, role);
+    }
+
+    // Drives the TLS handshake one step; false when it failed and `c` is gone.
+    bool continue_handshake(Connection& c, Role role) {
+        const IoStatus status = c.handshaking ? c.transport->handshake() : IoStatus::ok;
+        if (status == IoStatus::would_block) {
+            loop_.set_interest(c.fd, c.transport->wanted_events(false));
+            return true;
+        }
+        if (status != IoStatus::ok) {
+            const std::string why = c.transport->last_error();
+            ++tls_refused_;
+            if (role == Role::server) {
+                if (host_limiter_.allow(host_of(c.address) + " tls-refused", now_)) {
+                    LOG_WARNING("%s: refused: %s", c.name.c_str(), why.c_str());
+                }
+                remove_connection(c);
+            } else {
+                const std::string target = c.name;
+                remove_connection(c);
+                connection_failed(target + ": refused: " + why);
+            }
+            return false;
+        }
+        release_handshake_slot(c);
+        c.handshaking = false;
+        c.identity = c.transport->identity();
+        if (!c.identity.empty()) {
+            c.name = c.address + " [" + c.identity + "]";
+        }
+        if (host_limiter_.allow(host_of(c.address) + " authenticated", now_)) {
+            LOG_INFO("%s: TLS handshake done, authenticated as '%s'", c.address.c_str(), c.identity.c_str());
+        }
+        start_link(c, role);
+        return true;
+    }
+
+    void release_handshake_slot(Connection& c) {
+        if (c.holds_handshake_slot) {
+            c.holds_handshake_slot = false;
+            handshakes_.end();
+        }
+    }
+
+    void start_link(Connection& c, Role role) {
+        c.policy = policy_for(c.identity);
+        c.link = std::make_unique<TcpcanLink>(c.name, session_options(role, c.link_version), config_.subscription,
+                                              limiter_, now_);
+    }
+
+    // One place maps who the peer is to what it may send; the Router enforces and counts it.
+    TransmitPolicy policy_for(const std::string& identity) const {
+        if (!config_.serve) {
+            return policy_;
+        }
+        TransmitPolicy policy = policy_;
+        if (tls_ && !config_.policies.empty()) {
+            if (const ClientPolicy* own = find_policy(config_.policies, identity)) {
+                policy = transmit_policy(own);
+            }
+        }
+        policy.read_only = policy.read_only || config_.read_only;  // --read-only holds for everyone
+        return policy;
     }
 
     [[nodiscard]] std::size_t count(bool agreed) const {
@@ -235,7 +351,7 @@ private:
                 LOG_INFO("client %s connected (%zu now)", name.c_str(), connections_.size() + 1);
             }
             Connection& c = add_connection(fd, std::move(name), false);
-            start_link(c, Role::server, config_.max_version);
+            (void)start_transport(c, Role::server, config_.max_version);
         }
     }
 
@@ -287,7 +403,7 @@ private:
             const auto pick = idlest_agreed(all, now_, config_.evict_idle_us);
             if (!pick) {
                 ++refused_full_;
-                if (host_limiter_.allow(host_of(c.name) + " full", now_)) {
+                if (host_limiter_.allow(host_of(c.address) + " full", now_)) {
                     LOG_WARNING("%s: refusing: already %d clients (--max-clients), none silent for %.0f s", c.name.c_str(),
                                 config_.max_clients, static_cast<double>(config_.evict_idle_us) / 1e6);
                 }
@@ -296,14 +412,14 @@ private:
             }
             Connection& idle = *who[*pick];
             ++evicted_;
-            if (host_limiter_.allow(host_of(idle.name) + " evicted", now_)) {
+            if (host_limiter_.allow(host_of(idle.address) + " evicted", now_)) {
                 LOG_WARNING("%s: closing after %.1f s of silence to make room for %s (--max-clients %d)", idle.name.c_str(),
                             static_cast<double>(now_ - idle.link->last_received_us()) / 1e6, c.name.c_str(),
                             config_.max_clients);
             }
             idle.link->close(CloseReason::server_full, "server full: closed after a silence to make room", now_);
         }
-        if (!router_->attach(*c.link, 0, policy_)) {
+        if (!router_->attach(*c.link, 0, c.policy)) {
             c.link->close(CloseReason::server_full, "server full", now_);
             return;
         }
@@ -327,7 +443,7 @@ private:
         client_version_ = version;
         Connection& c = add_connection(fd, target, in_progress);
         if (!in_progress) {
-            start_link(c, Role::client, version);
+            (void)start_transport(c, Role::client, version);
         }
     }
 
@@ -355,8 +471,14 @@ private:
                 return;
             }
             c.connecting = false;
-            start_link(c, Role::client, client_version_);
+            (void)start_transport(c, Role::client, client_version_);
             return;
+        }
+        if (c.handshaking) {
+            if (!continue_handshake(c, config_.serve ? Role::server : Role::client) || c.handshaking) {
+                return;
+            }
+            // Done: the peer's first bytes may have come with the handshake; read them now.
         }
         if (what & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
             read_from(c);
@@ -374,6 +496,7 @@ private:
             }
             const IoResult r = c.transport->read(std::span<std::uint8_t>(read_buffer_.data(), budget));
             if (r.status == IoStatus::ok) {
+                c.bytes_in += r.bytes;
                 c.link->receive(std::span<const std::uint8_t>(read_buffer_.data(), r.bytes), now_);
                 if (r.bytes < budget && !c.transport->has_buffered_input()) {
                     return;
@@ -383,8 +506,11 @@ private:
             if (r.status == IoStatus::would_block) {
                 return;
             }
-            if (r.status == IoStatus::error && host_limiter_.allow(host_of(c.name) + " lost", now_)) {
-                LOG_WARNING("%s: connection lost: %s", c.name.c_str(), c.transport->last_error().c_str());
+            if (r.status == IoStatus::error && host_limiter_.allow(host_of(c.address) + " lost", now_)) {
+                // A plaintext server that read nothing yet: its transport refused the first bytes (a TLS ClientHello).
+                const bool refused = config_.serve && !tls_ && c.bytes_in == 0;
+                LOG_WARNING("%s: %s: %s", c.name.c_str(), refused ? "refused" : "connection lost",
+                            c.transport->last_error().c_str());
             }
             c.link->transport_closed(now_);
             return;
@@ -406,7 +532,7 @@ private:
                 continue;
             }
             if (r.status == IoStatus::error || r.status == IoStatus::closed) {
-                if (host_limiter_.allow(host_of(c.name) + " lost", now_)) {
+                if (host_limiter_.allow(host_of(c.address) + " lost", now_)) {
                     LOG_WARNING("%s: connection lost while sending: %s", c.name.c_str(), c.transport->last_error().c_str());
                 }
                 c.link->transport_closed(now_);
@@ -426,13 +552,31 @@ private:
         c.drops_logged_at = now_;
     }
 
+    // Frames refused by this peer's policy, at most one line a second per peer.
+    void log_refusals(Connection& c) {
+        const PeerRouteCounters* counters = c.attached ? router_->counters(*c.link) : nullptr;
+        if (counters == nullptr) {
+            return;
+        }
+        const std::uint64_t refused = counters->refused_read_only + counters->refused_not_allowed + counters->refused_rate;
+        if (refused == c.refusals_logged || now_ - c.refusals_logged_at < second_us) {
+            return;
+        }
+        LOG_WARNING("%s: %llu frames refused by its policy so far (read_only=%llu not_allowed=%llu rate_limited=%llu); "
+                    "they reach neither the bus nor other clients",
+                    c.name.c_str(), ull(refused), ull(counters->refused_read_only), ull(counters->refused_not_allowed),
+                    ull(counters->refused_rate));
+        c.refusals_logged = refused;
+        c.refusals_logged_at = now_;
+    }
+
     void log_stall(Connection& c) {
         const bool stalled = c.attached && router_->stalled(*c.link, now_);
         if (stalled == c.stalled) {
             return;
         }
         c.stalled = stalled;
-        if (!host_limiter_.allow(host_of(c.name) + " stall", now_)) {
+        if (!host_limiter_.allow(host_of(c.address) + " stall", now_)) {
             return;
         }
         if (stalled) {
@@ -463,6 +607,7 @@ private:
         const bool hung_up = link && link->hung_up_on_proposal();
         const bool was_client_link = link && !config_.serve;
         const std::string name = c.name;
+        release_handshake_slot(c);
         if (c.transport) {
             c.transport->shutdown();
         }
@@ -477,8 +622,10 @@ private:
         if (retry_v1) {
             LOG_WARNING("%s closed the connection on our version %u proposal: retrying with version 1 (original "
                         "tcpcan), which has no heartbeat, sequence numbers, timestamps, subscriptions or close reasons "
-                        "(--min-protocol-version 2 refuses this)",
-                        name.c_str(), config_.max_version);
+                        "(--min-protocol-version 2 refuses this)%s",
+                        name.c_str(), config_.max_version,
+                        tls_ ? "" : "; a server that requires TLS closes a plaintext client the same way "
+                                    "(then give --tls-psk-file or --tls-cert/--tls-key/--tls-ca)");
             fallback_to_v1_ = true;
             reconnect_at_ = now_;
             return;
@@ -556,6 +703,19 @@ private:
         }
         for (std::size_t i = 0; i < connections_.size();) {
             Connection& c = *connections_[i];
+            if (c.handshaking && handshakes_.expired(c.connected_us, now_)) {
+                ++tls_refused_;
+                const std::string why = "TLS handshake did not finish within " +
+                                        std::to_string(handshakes_.timeout_us() / 1000) + " ms";
+                const std::string name = c.name;
+                remove_connection(c);
+                if (!config_.serve) {
+                    connection_failed(name + ": " + why);
+                } else if (host_limiter_.allow(host_of(name) + " tls-refused", now_)) {
+                    LOG_WARNING("%s: refused: %s", name.c_str(), why.c_str());
+                }
+                continue;  // the vector shrank
+            }
             if (c.connecting || !c.link) {
                 ++i;
                 continue;
@@ -569,6 +729,7 @@ private:
             }
             link.log_events(now_);
             log_new_drops(c);
+            log_refusals(c);
             log_stall(c);
             if (link.closed()) {
                 remove_connection(c);
@@ -630,9 +791,15 @@ private:
             deadline = std::min(deadline, reconnect_at_);
         }
         for (const auto& c : connections_) {
+            if (c->handshaking) {
+                deadline = std::min(deadline, handshakes_.deadline(c->connected_us));
+            }
             if (c->link) {
                 // A link closed by another's doing (eviction) is removed on the next pass, now.
                 deadline = std::min(deadline, c->link->closed() ? now_ : c->link->next_deadline());
+                if (c->link->read_budget() > 0 && c->transport->has_buffered_input()) {
+                    return 0;  // TLS records already taken from the socket: epoll will not wake us for them
+                }
             }
         }
         if (bus_busy_ && bus_->write_wait_fd() < 0) {
@@ -657,13 +824,26 @@ private:
                  "lost=%llu duplicates=%llu peers=%zu rtt_ms=%.3f drops[output_full=%llu bus_queue_full=%llu "
                  "expired=%llu read_only=%llu not_allowed=%llu rate_limited=%llu bus_down=%llu bus_refused=%llu "
                  "bus_rx_overflow=%llu unsent_at_close=%llu] bad_input=%llu evicted=%llu refused_full=%llu "
-                 "pending_closed=%llu log_dropped=%llu",
+                 "pending_closed=%llu tls_refused=%llu handshakes_full=%llu log_dropped=%llu",
                  label, ull(r.from_bus), ull(r.to_bus), ull(t.sent), ull(t.received), ull(dropped),
                  ull(r.filtered + t.filtered), ull(r.unforwarded), ull(t.lost), ull(t.duplicates), live, t.rtt_us / 1000.0,
                  ull(t.output_full), ull(t.bus_queue_full), ull(t.expired), ull(t.refused_read_only + r.refused_read_only),
                  ull(r.refused_not_allowed), ull(r.refused_rate), ull(r.bus_down + b.down_drops), ull(b.refused + r.bus_refused),
                  ull(b.rx_overflow), ull(t.unsent_at_close), ull(b.bad_input), ull(evicted_), ull(refused_full_),
-                 ull(pending_closed_), ull(log_lines_dropped()));
+                 ull(pending_closed_), ull(tls_refused_), ull(handshakes_.refused()), ull(log_lines_dropped()));
+        // Authenticated peers by name, with what their policy refused.
+        for (const auto& c : connections_) {
+            const PeerRouteCounters* pc = c->attached && !c->identity.empty() ? router_->counters(*c->link) : nullptr;
+            if (pc == nullptr) {
+                continue;
+            }
+            LinkTotals own{};
+            c->link->add_totals(own);
+            // Not "<label>:", so whoever reads the last statistics line still finds the totals.
+            LOG_INFO("%s for peer %s: sent=%llu received=%llu read_only=%llu not_allowed=%llu rate_limited=%llu", label,
+                     c->name.c_str(), ull(own.sent), ull(own.received), ull(pc->refused_read_only),
+                     ull(pc->refused_not_allowed), ull(pc->refused_rate));
+        }
     }
 
     void shutdown() {
@@ -684,6 +864,8 @@ private:
     const BridgeConfig& config_;
     EventLoop loop_;
     std::unique_ptr<BusPort> bus_;
+    std::unique_ptr<TlsContext> tls_;  // outlives every transport: declared before connections_
+    HandshakeLimit handshakes_;
     std::unique_ptr<Router<max_routed_peers>> router_;
     TransmitPolicy policy_{};
     int bus_read_fd_ = -1;
@@ -704,7 +886,7 @@ private:
     std::uint64_t now_ = 0;
     std::uint64_t next_maintain_ = 0, next_stats_ = 0, reconnect_at_ = 0, accept_resume_at_ = 0;
     std::uint64_t bus_quiet_until_ = 0;  // latency budget: the bus is read again from then
-    std::uint64_t evicted_ = 0, refused_full_ = 0, pending_closed_ = 0;
+    std::uint64_t evicted_ = 0, refused_full_ = 0, pending_closed_ = 0, tls_refused_ = 0;
     std::uint32_t client_version_ = highest_version;
     bool fallback_to_v1_ = false;
     bool stopping_ = false;

@@ -5,9 +5,13 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <tcpcan/filter.hpp>
 #include <tcpcan/message.hpp>
+
+#include "policy.hpp"
+#include "tls.hpp"
 
 namespace tcpcan::linux_port {
 
@@ -34,6 +38,12 @@ struct BridgeConfig {
     int max_pending = 64;  // connections that have not agreed yet
     bool read_only = false;
     bool retry = true;
+    // TLS on every connection when enabled() (the role is set from `serve`). A server
+    // bounds its handshakes under way by max_pending and negotiation_timeout_us.
+    TlsOptions tls;
+    // Server with TLS: per-identity policies (--policy-file); an identity without a
+    // section (and no [*]) gets the server-wide policy (--read-only, allow_transmit).
+    std::vector<ClientPolicy> policies;
 };
 
 // Runs until SIGINT/SIGTERM (exit status 0), or a fatal error (1, with a message).

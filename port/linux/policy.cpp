@@ -165,21 +165,6 @@ const ClientPolicy* find_policy(std::span<const ClientPolicy> policies, std::str
     return fallback;
 }
 
-bool add_allow_transmit(ClientPolicy& policy, std::string_view spec, std::string& error) {
-    const FilterListParseResult parsed = parse_filter_list(spec, policy.allow);
-    if (!parsed.ok) {
-        error = "--allow-transmit '" + std::string(spec) + "': " + tcpcan::describe(parsed.error) + " at column " +
-                std::to_string(parsed.position + 1);
-        return false;
-    }
-    if (parsed.added == 0) {
-        error = "--allow-transmit '" + std::string(spec) + "': no filter entry (use --read-only to refuse every frame)";
-        return false;
-    }
-    policy.has_allow = true;
-    return true;
-}
-
 bool is_loopback_host(const std::string& host) {
     if (host == "localhost") {
         return true;
@@ -209,44 +194,16 @@ std::string exposure_warning(const std::string& host, std::uint16_t port, bool t
            "--read-only to only listen)";
 }
 
-const char* describe(PolicyVerdict verdict) {
-    switch (verdict) {
-    case PolicyVerdict::pass: return "passed";
-    case PolicyVerdict::read_only: return "refused: client is read-only";
-    case PolicyVerdict::not_allowed: return "refused: identifier not in the transmit allow-list";
-    case PolicyVerdict::rate_limited: return "refused: over the client's rate limit";
-    }
-    return "unknown";
-}
-
-PolicyGate::PolicyGate(const ClientPolicy* policy) {
+TransmitPolicy transmit_policy(const ClientPolicy* policy) {
+    TransmitPolicy transmit;
     if (policy == nullptr) {
-        return;
+        return transmit;
     }
-    read_only_ = policy->read_only;
-    has_allow_ = policy->has_allow;
-    allow_ = policy->allow;
-    if (policy->max_frames_per_s != 0) {
-        bucket_ = TokenBucket(policy->max_frames_per_s, policy->burst != 0 ? policy->burst : policy->max_frames_per_s);
-    }
-}
-
-PolicyVerdict PolicyGate::check(const Frame& frame, std::uint64_t now_us) {
-    if (read_only_) {
-        ++counters_.read_only;
-        return PolicyVerdict::read_only;
-    }
-    // Error frames carry an error class, not an id; an allow-list cannot name them.
-    if (has_allow_ && (frame.is_error() || !allow_.matches(frame.id, frame.is_extended()))) {
-        ++counters_.not_allowed;
-        return PolicyVerdict::not_allowed;
-    }
-    if (!bucket_.try_take(now_us)) {
-        ++counters_.rate_limited;
-        return PolicyVerdict::rate_limited;
-    }
-    ++counters_.passed;
-    return PolicyVerdict::pass;
+    transmit.read_only = policy->read_only;
+    transmit.allow = policy->has_allow ? &policy->allow : nullptr;
+    transmit.max_frames_per_s = policy->max_frames_per_s;
+    transmit.burst = policy->burst;
+    return transmit;
 }
 
 }  // namespace tcpcan::linux_port

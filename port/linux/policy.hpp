@@ -1,5 +1,5 @@
-// Least privilege per authenticated client: the policy file (--policy-file) and the gate
-// that applies one policy to the frames a client sends towards the bus.
+// Least privilege per authenticated client: the policy file (--policy-file), and its
+// translation into the Router's TransmitPolicy (include/tcpcan/router.hpp), which enforces it.
 //
 // Policy file: INI-like, one section per identity (the PSK identity, or the CN of the
 // client certificate), and a `[*]` section for every authenticated identity not named.
@@ -32,7 +32,7 @@
 
 #include <tcpcan/filter.hpp>
 #include <tcpcan/frame.hpp>
-#include <tcpcan/rate_limit.hpp>
+#include <tcpcan/router.hpp>
 
 namespace tcpcan::linux_port {
 
@@ -61,10 +61,6 @@ struct PolicyFileResult {
 // An empty identity (an unauthenticated client) only gets `[*]`.
 [[nodiscard]] const ClientPolicy* find_policy(std::span<const ClientPolicy> policies, std::string_view identity);
 
-// Adds one --allow-transmit SPEC (filter syntax; the option may repeat) to `policy`, which
-// then has an allow-list. False with `error` naming the problem and its column.
-[[nodiscard]] bool add_allow_transmit(ClientPolicy& policy, std::string_view spec, std::string& error);
-
 // Whether `host` (as given to listen) is a loopback address: "localhost", 127.0.0.0/8, ::1.
 // A name other than "localhost" counts as not loopback: it may resolve to anything.
 [[nodiscard]] bool is_loopback_host(const std::string& host);
@@ -74,40 +70,10 @@ struct PolicyFileResult {
 [[nodiscard]] std::string exposure_warning(const std::string& host, std::uint16_t port, bool tls, bool read_only,
                                            bool allow_transmit);
 
-// What the gate decided about one frame; every refusal has its own counter.
-enum class PolicyVerdict { pass, read_only, not_allowed, rate_limited };
-[[nodiscard]] const char* describe(PolicyVerdict verdict);
-
-// One client's gate towards the bus (sans-IO: time is an input). Build one per connection
-// once its identity is known; for a server without TLS, build one from a ClientPolicy
-// holding --allow-transmit entries (has_allow) or read_only.
-class PolicyGate {
-public:
-    struct Counters {
-        std::uint64_t passed = 0;
-        std::uint64_t read_only = 0;
-        std::uint64_t not_allowed = 0;
-        std::uint64_t rate_limited = 0;
-    };
-
-    PolicyGate() = default;  // lets everything through
-    explicit PolicyGate(const ClientPolicy* policy);
-
-    // Decides about one frame from the client at `now_us` and counts the verdict. The
-    // rate limit spends a token only on frames that passed the other checks.
-    [[nodiscard]] PolicyVerdict check(const Frame& frame, std::uint64_t now_us);
-
-    [[nodiscard]] const Counters& counters() const { return counters_; }
-    [[nodiscard]] std::uint64_t refused() const {
-        return counters_.read_only + counters_.not_allowed + counters_.rate_limited;
-    }
-
-private:
-    bool read_only_ = false;
-    bool has_allow_ = false;
-    FilterSet<64> allow_;
-    TokenBucket bucket_;
-    Counters counters_;
-};
+// The Router's TransmitPolicy for one client (one place decides: the Router enforces and
+// counts read-only, the allow-list and the rate; this only translates). nullptr gives the
+// unrestricted policy; `policy` must outlive the Router's use of the result (its allow-list
+// is pointed to, not copied).
+[[nodiscard]] TransmitPolicy transmit_policy(const ClientPolicy* policy);
 
 }  // namespace tcpcan::linux_port

@@ -1,6 +1,7 @@
-// The tcpcan program end to end on 127.0.0.1: frames/s, CPU per frame and latency.
+// The tcpcan program end to end on 127.0.0.1: frames/s, CPU per frame and latency, over
+// plain TCP and then over TLS 1.3 (pre-shared key) in the same run.
 //
-//   bench_bridge TCPCAN [--frames N] [--rate FPS] [--seconds S]
+//   bench_bridge TCPCAN [--frames N] [--rate FPS] [--seconds S] [--plain-only | --tls-only]
 //
 // Starts `TCPCAN server --can - --bind 127.0.0.1 --port P` (stdin: a pipe kept open and
 // silent; stdout: /dev/null, so every frame is also formatted as a candump line as it would
@@ -13,7 +14,12 @@
 //   latency     A sends at a fixed rate (default 10,000 frames/s, a fully loaded 1 Mbit/s
 //               bus) for S seconds with its CLOCK_MONOTONIC send time in the data; B
 //               records receive - send. Percentiles in µs.
-// Results: a small table, then one line `bench_bridge: key=value ...`. Exit status 0 when
+// Each mode starts its own server; the TLS one gets --tls-psk-file with a fresh random key
+// (a mode-600 file in a temporary folder), and A and B connect through the Linux port's
+// TLS Transport (the same code the tcpcan client uses).
+// Results: a small table per mode, one line `bench_bridge: mode=M key=value ...` each, and
+// `bench_bridge: tls_vs_plain fps_ratio=R cpu_per_frame_ratio=R` (CPU per frame at the
+// fixed rate of the latency phase). Exit status 0 when
 // every frame arrived in order, 1 when not, 2 for bad arguments or a failure to set up.
 // Every loop is bounded by a count and a deadline.
 #include <tcpcan/session.hpp>
@@ -49,7 +55,14 @@
 #include <string_view>
 #include <vector>
 
+#include "tls.hpp"
+#include "transport.hpp"
+
 using namespace tcpcan;
+using tcpcan::linux_port::IoResult;
+using tcpcan::linux_port::IoStatus;
+using tcpcan::linux_port::TlsContext;
+using tcpcan::linux_port::Transport;
 
 namespace {
 
@@ -61,6 +74,8 @@ struct Options {
     std::uint64_t frames = 200'000;
     double rate = 10'000;
     double seconds = 3;
+    bool plain = true;
+    bool tls = true;
 };
 
 // Stops the server (if one runs) and shows its log; set once it exists.
@@ -148,7 +163,7 @@ std::uint16_t free_port() {
 class Server {
 public:
     // Starts the server and waits (deadline 10 s) for it to log "listening on".
-    bool start(const std::string& tcpcan, std::uint16_t port) {
+    bool start(const std::string& tcpcan, std::uint16_t port, const std::vector<std::string>& extra) {
         remove_log();  // from an earlier attempt
         port_ = port;
         char path[] = "/tmp/bench_bridge_stderr_XXXXXX";
@@ -176,9 +191,13 @@ public:
             if (dup2(in[0], 0) < 0 || dup2(null, 1) < 0 || dup2(err, 2) < 0) {
                 _exit(127);
             }
-            const char* argv[] = {tcpcan.c_str(), "server", "--can", "-", "--bind", "127.0.0.1", "--port",
-                                  port_text.c_str(), nullptr};
-            execv(tcpcan.c_str(), const_cast<char* const*>(argv));
+            std::vector<const char*> argv = {tcpcan.c_str(), "server", "--can", "-", "--bind", "127.0.0.1", "--port",
+                                             port_text.c_str()};
+            for (const std::string& arg : extra) {
+                argv.push_back(arg.c_str());
+            }
+            argv.push_back(nullptr);
+            execv(tcpcan.c_str(), const_cast<char* const*>(argv.data()));
             std::fprintf(stderr, "exec %s: %s\n", tcpcan.c_str(), std::strerror(errno));
             _exit(127);
         }
@@ -258,17 +277,23 @@ using ClientSession = Session<65536, 4096, 64, 64>;
 struct Client {
     const char* name = "";
     int fd = -1;
+    std::unique_ptr<Transport> transport;  // plain or TLS; before fd in destruction order
     std::unique_ptr<ClientSession> session;
     std::array<std::uint8_t, 65536> buffer{};
     std::uint64_t read_ns = 0;  // CLOCK_MONOTONIC right after the last read returned
 
     ~Client() {
+        if (transport) {
+            transport->shutdown();
+            transport.reset();
+        }
         if (fd >= 0) {
             close(fd);
         }
     }
 
-    void connect_to(std::uint16_t port, std::uint64_t deadline) {
+    // Connects (and, with `tls`, finishes the TLS handshake) before `deadline`.
+    void connect_to(std::uint16_t port, std::uint64_t deadline, const TlsContext* tls) {
         fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
@@ -290,6 +315,22 @@ struct Client {
         }
         const int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        transport = tls ? linux_port::make_tls_transport(*tls, fd, "127.0.0.1") : linux_port::make_plain_transport(fd);
+        while (transport->handshaking()) {
+            const IoStatus status = transport->handshake();
+            if (status == IoStatus::ok) {
+                break;
+            }
+            if (status != IoStatus::would_block) {
+                die("%s: TLS handshake: %s", name, transport->last_error().c_str());
+            }
+            const std::uint64_t at = mono_ns();
+            if (at > deadline) {
+                die("%s: the TLS handshake took too long", name);
+            }
+            pollfd w{fd, static_cast<short>(transport->wanted_events(false)), 0};
+            poll(&w, 1, static_cast<int>((deadline - at) / ms_ns + 1));
+        }
         SessionOptions o;
         o.role = Role::client;
         session = std::make_unique<ClientSession>(o, mono_us());
@@ -308,17 +349,14 @@ struct Client {
     std::size_t flush() {
         std::size_t total = 0;
         for (int i = 0; i < 64 && !session->output().empty(); ++i) {
-            const auto out = session->output();
-            const ssize_t n = send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n > 0) {
-                session->consume_output(static_cast<std::size_t>(n));
-                total += static_cast<std::size_t>(n);
-            } else if (n < 0 && errno == EINTR) {
-                continue;
-            } else if (n < 0 && errno == EAGAIN) {
+            const IoResult r = transport->write(session->output());
+            if (r.status == IoStatus::ok && r.bytes > 0) {
+                session->consume_output(r.bytes);
+                total += r.bytes;
+            } else if (r.status == IoStatus::would_block) {
                 break;
             } else {
-                die("%s: send: %s", name, n == 0 ? "no progress" : std::strerror(errno));
+                die("%s: send: %s", name, r.status == IoStatus::ok ? "no progress" : transport->last_error().c_str());
             }
         }
         return total;
@@ -329,17 +367,18 @@ struct Client {
     template <class OnFrame>
     std::size_t read_once(OnFrame&& on_frame) {
         const std::size_t room = std::min(buffer.size(), session->bus_queue_free() * 8);
-        const ssize_t n = recv(fd, buffer.data(), room, MSG_DONTWAIT);
+        const IoResult got = transport->read(std::span<std::uint8_t>(buffer.data(), room));
         read_ns = mono_ns();
-        if (n == 0) {
+        if (got.status == IoStatus::would_block) {
+            return 0;
+        }
+        if (got.status == IoStatus::closed) {
             die("%s: the server closed the connection", name);
         }
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) {
-                return 0;
-            }
-            die("%s: recv: %s", name, std::strerror(errno));
+        if (got.status != IoStatus::ok) {
+            die("%s: recv: %s", name, transport->last_error().c_str());
         }
+        const auto n = static_cast<ssize_t>(got.bytes);
         const ReceiveResult r = session->receive(std::span<const std::uint8_t>(buffer.data(), static_cast<std::size_t>(n)),
                                                  read_ns / 1000);
         if (!r.ok) {
@@ -372,7 +411,12 @@ struct Client {
 
 // Waits for A writable (when it has output) or B readable, at most timeout_ns.
 void wait_io(Client& a, Client& b, std::uint64_t timeout_ns) {
-    pollfd p[2] = {{b.fd, POLLIN, 0}, {a.fd, static_cast<short>(a.session->output().empty() ? 0 : POLLOUT), 0}};
+    if (b.transport->has_buffered_input() || a.transport->has_buffered_input()) {
+        return;  // TLS records already read from the socket: poll would not tell
+    }
+    // EPOLLIN/EPOLLOUT have the values of POLLIN/POLLOUT.
+    pollfd p[2] = {{b.fd, static_cast<short>(b.transport->wanted_events(false)), 0},
+                   {a.fd, static_cast<short>(a.transport->wanted_events(!a.session->output().empty())), 0}};
     const timespec ts{static_cast<time_t>(timeout_ns / s_ns), static_cast<long>(timeout_ns % s_ns)};
     ppoll(p, 2, &ts, nullptr);
 }
@@ -600,8 +644,12 @@ Options parse(int argc, char** argv) {
             o.rate = number(i, "--rate");
         } else if (arg == "--seconds") {
             o.seconds = number(i, "--seconds");
+        } else if (arg == "--plain-only") {
+            o.tls = false;
+        } else if (arg == "--tls-only") {
+            o.plain = false;
         } else if (arg == "-h" || arg == "--help") {
-            std::printf("usage: bench_bridge TCPCAN [--frames N] [--rate FPS] [--seconds S]\n");
+            std::printf("usage: bench_bridge TCPCAN [--frames N] [--rate FPS] [--seconds S] [--plain-only | --tls-only]\n");
             std::exit(0);
         } else if (o.tcpcan.empty() && !arg.starts_with("-")) {
             o.tcpcan = arg;
@@ -614,6 +662,9 @@ Options parse(int argc, char** argv) {
     }
     if (access(o.tcpcan.c_str(), X_OK) != 0) {
         die("%s is not an executable program", o.tcpcan.c_str());
+    }
+    if (!o.plain && !o.tls) {
+        die("--plain-only and --tls-only exclude each other");
     }
     if (o.rate * o.seconds > 1e8) {
         die("--rate times --seconds is above 100,000,000 frames");
@@ -639,23 +690,66 @@ std::string last_line_with(const std::string& log, std::string_view what) {
     return log.substr(begin == std::string::npos ? 0 : begin + 1, end == std::string::npos ? std::string::npos : end - begin - 1);
 }
 
-}  // namespace
+// A folder with a mode-600 PSK file holding one fresh random key; removed at exit.
+class PskFile {
+public:
+    PskFile() {
+        char folder[] = "/tmp/bench_bridge_psk_XXXXXX";
+        if (mkdtemp(folder) == nullptr) {
+            die("mkdtemp: %s", std::strerror(errno));
+        }
+        folder_ = folder;
+        path_ = folder_ + "/bench.psk";
+        std::array<std::uint8_t, 32> key{};
+        const int random = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (random < 0 || read(random, key.data(), key.size()) != static_cast<ssize_t>(key.size())) {
+            die("cannot read /dev/urandom");
+        }
+        close(random);
+        std::string line = "bench:";
+        for (std::uint8_t byte : key) {
+            char hex[3];
+            std::snprintf(hex, sizeof hex, "%02x", byte);
+            line += hex;
+        }
+        line += "\n";
+        const int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+            die("cannot write %s", path_.c_str());
+        }
+        close(fd);
+    }
+    ~PskFile() {
+        unlink(path_.c_str());
+        rmdir(folder_.c_str());
+    }
+    PskFile(const PskFile&) = delete;
+    PskFile& operator=(const PskFile&) = delete;
+    [[nodiscard]] const std::string& path() const { return path_; }
 
-int main(int argc, char** argv) {
-    const Options o = parse(argc, argv);
-    signal(SIGPIPE, SIG_IGN);
-    prctl(PR_SET_TIMERSLACK, 1UL);  // wake at the send times asked for, not 50 µs later
+private:
+    std::string folder_, path_;
+};
 
+struct ModeResult {
+    const char* mode = "";
+    Throughput t;
+    Latency l;
+    bool complete = false;
+    // Server CPU per frame at the latency phase's fixed rate, µs.
+    [[nodiscard]] double cpu_per_frame_at_rate_us(double rate) const { return l.server_cpu_pct / 100.0 / rate * 1e6; }
+};
+
+Server* current_server = nullptr;  // for cleanup_on_exit
+
+// One mode end to end: its own server, A and B, throughput, latency, the server stopped.
+ModeResult run_mode(const Options& o, const char* mode, const TlsContext* tls, const std::vector<std::string>& server_args) {
     const double load_before = load_average();
-    static Server server;
-    cleanup_on_exit = [] {
-        server.stop();
-        std::fprintf(stderr, "bench_bridge: server log:\n%s\n", server.log().c_str());
-        server.remove_log();
-    };
+    Server server;
+    current_server = &server;
     bool started = false;
     for (int attempt = 0; attempt < 3 && !started; ++attempt) {
-        started = server.start(o.tcpcan, free_port());
+        started = server.start(o.tcpcan, free_port(), server_args);
         if (!started) {
             std::fprintf(stderr, "bench_bridge: the server did not start; its log:\n%s\n", server.log().c_str());
         }
@@ -664,12 +758,14 @@ int main(int argc, char** argv) {
         die("giving up: %s server did not start", o.tcpcan.c_str());
     }
 
+    ModeResult result;
+    result.mode = mode;
     Client a, b;
     a.name = "A";
     b.name = "B";
     const std::uint64_t connect_deadline = mono_ns() + 5 * s_ns;
-    a.connect_to(server.port(), connect_deadline);
-    b.connect_to(server.port(), connect_deadline);
+    a.connect_to(server.port(), connect_deadline, tls);
+    b.connect_to(server.port(), connect_deadline, tls);
     handshake(a, b);
 
     const Throughput t = run_throughput(a, b, server.pid(), o.frames);
@@ -677,15 +773,16 @@ int main(int argc, char** argv) {
     const SessionStats& bs = b.session->stats();
 
     server.stop();
+    current_server = nullptr;
     const std::string log = server.log();
     const std::string final_stats = last_line_with(log, "final stats:");
     const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     const double load_after = load_average();
 
-    std::printf("tcpcan bridge benchmark: tcpcan server --can - on 127.0.0.1:%u, clients A and B (protocol 2, features %s), "
-                "%ld CPUs, load average %.2f before, %.2f after\n",
-                server.port(), (a.session->agreed_features() & feature::sequence) ? "seq" : "none", cpus, load_before,
-                load_after);
+    std::printf("tcpcan bridge benchmark, %s: tcpcan server --can - on 127.0.0.1:%u, clients A and B (protocol 2, "
+                "features %s), %ld CPUs, load average %.2f before, %.2f after\n",
+                mode, server.port(), (a.session->agreed_features() & feature::sequence) ? "seq" : "none", cpus,
+                load_before, load_after);
     std::printf("  throughput (A -> server -> B, 8-byte classic frames)\n");
     std::printf("    frames sent / received          %" PRIu64 " / %" PRIu64 " (%" PRIu64 " lost, %" PRIu64
                 " out of order)%s\n",
@@ -700,23 +797,76 @@ int main(int argc, char** argv) {
     std::printf("    p50 / p90 / p99 / p99.9 / max   %.1f / %.1f / %.1f / %.1f / %.1f us (mean %.1f)\n", l.p50, l.p90, l.p99,
                 l.p999, l.max, l.mean);
     std::printf("    worst send lag behind schedule  %.1f us\n", l.send_lag_max_us);
-    std::printf("    server CPU                      %.1f %% of one core\n", l.server_cpu_pct);
+    std::printf("    server CPU                      %.1f %% of one core (%.2f us per frame)\n", l.server_cpu_pct,
+                l.server_cpu_pct / 100.0 / o.rate * 1e6);
     std::printf("  B's session: gaps=%" PRIu64 " lost=%" PRIu64 " duplicates=%" PRIu64 "\n", bs.sequence.gaps,
                 bs.sequence.lost, bs.sequence.duplicates);
     std::printf("  server: %s (exit status %d)\n", final_stats.empty() ? "no final stats line" : final_stats.c_str(),
                 server.exit_status());
-    std::printf("bench_bridge: frames=%" PRIu64 " received=%" PRIu64 " lost=%" PRIu64 " out_of_order=%" PRIu64
+    std::printf("bench_bridge: mode=%s frames=%" PRIu64 " received=%" PRIu64 " lost=%" PRIu64 " out_of_order=%" PRIu64
                 " seconds=%.3f fps=%.0f server_cpu_us_per_frame=%.3f server_oncpu_us_per_frame=%.3f "
                 "bench_cpu_us_per_frame=%.3f lat_rate=%.0f lat_seconds=%.1f lat_sent=%" PRIu64 " lat_received=%" PRIu64
                 " p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f send_lag_max_us=%.1f "
-                "lat_server_cpu_pct=%.1f cpus=%ld load_before=%.2f load_after=%.2f\n",
-                t.sent, t.received, t.lost, t.out_of_order, t.seconds, t.fps, t.server_stat_us, t.server_oncpu_us,
+                "lat_server_cpu_pct=%.1f lat_server_cpu_us_per_frame=%.3f cpus=%ld load_before=%.2f load_after=%.2f\n",
+                mode, t.sent, t.received, t.lost, t.out_of_order, t.seconds, t.fps, t.server_stat_us, t.server_oncpu_us,
                 t.bench_us, o.rate, o.seconds, l.sent, l.received, l.p50, l.p90, l.p99, l.p999, l.max, l.mean,
-                l.send_lag_max_us, l.server_cpu_pct, cpus, load_before, load_after);
-    const bool complete = !t.timed_out && !l.timed_out && t.lost == 0 && t.out_of_order == 0 && l.received == l.planned &&
-                          l.out_of_order == 0;
-    if (!complete) {
-        std::fprintf(stderr, "bench_bridge: frames were lost or reordered; server log:\n%s\n", log.c_str());
+                l.send_lag_max_us, l.server_cpu_pct, l.server_cpu_pct / 100.0 / o.rate * 1e6, cpus, load_before,
+                load_after);
+    std::fflush(stdout);
+    result.t = t;
+    result.l = l;
+    result.complete = !t.timed_out && !l.timed_out && t.lost == 0 && t.out_of_order == 0 && l.received == l.planned &&
+                      l.out_of_order == 0;
+    if (!result.complete) {
+        std::fprintf(stderr, "bench_bridge: %s: frames were lost or reordered; server log:\n%s\n", mode, log.c_str());
+    }
+    return result;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Options o = parse(argc, argv);
+    signal(SIGPIPE, SIG_IGN);
+    prctl(PR_SET_TIMERSLACK, 1UL);  // wake at the send times asked for, not 50 µs later
+    cleanup_on_exit = [] {
+        if (Server* server = current_server) {
+            current_server = nullptr;
+            server->stop();
+            std::fprintf(stderr, "bench_bridge: server log:\n%s\n", server->log().c_str());
+            server->remove_log();
+        }
+    };
+
+    std::vector<ModeResult> results;
+    if (o.plain) {
+        results.push_back(run_mode(o, "plain", nullptr, {}));
+    }
+    if (o.tls) {
+        static PskFile psk;  // static: die() exits without unwinding, atexit-style cleanup still runs
+        linux_port::TlsOptions options;
+        options.role = linux_port::TlsRole::client;
+        options.psk_file = psk.path();
+        linux_port::TlsContextResult made = TlsContext::create(options);
+        if (!made.context) {
+            die("TLS client context: %s", made.error.c_str());
+        }
+        results.push_back(run_mode(o, "tls", made.context.get(), {"--tls-psk-file", psk.path()}));
+    }
+    bool complete = true;
+    for (const ModeResult& r : results) {
+        complete = complete && r.complete;
+    }
+    if (results.size() == 2) {
+        const ModeResult& plain = results[0];
+        const ModeResult& tls = results[1];
+        const double fps_ratio = plain.t.fps > 0 ? tls.t.fps / plain.t.fps : 0;
+        const double plain_cpu = plain.cpu_per_frame_at_rate_us(o.rate);
+        const double cpu_ratio = plain_cpu > 0 ? tls.cpu_per_frame_at_rate_us(o.rate) / plain_cpu : 0;
+        std::printf("TLS against plain, same run: %.0f / %.0f frames/s at full speed (%.2f of plain); server CPU per "
+                    "frame at %.0f frames/s %.2f / %.2f us (%.2fx)\n",
+                    tls.t.fps, plain.t.fps, fps_ratio, o.rate, tls.cpu_per_frame_at_rate_us(o.rate), plain_cpu, cpu_ratio);
+        std::printf("bench_bridge: tls_vs_plain fps_ratio=%.3f cpu_per_frame_ratio=%.3f\n", fps_ratio, cpu_ratio);
     }
     return complete ? 0 : 1;
 }

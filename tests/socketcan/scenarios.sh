@@ -21,7 +21,7 @@ set -uo pipefail
 export LC_ALL=C
 
 SCENARIOS=(smoke frames legacy_cli burst proto_v1 filters timestamps two_clients slow_rx
-    if_down_up if_recreate restart_client restart_server bitrate errors)
+    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk)
 declare -A ABOUT=(
     [smoke]="cansend/candump on the first interface only: the kernel, vcan and can-utils work"
     [frames]="classic, extended, RTR, CAN FD (BRS, ESI), 8- and 64-byte frames: IF0 -> server -> TCP -> client -> IF1 and back"
@@ -38,6 +38,7 @@ declare -A ABOUT=(
     [restart_server]="the server is killed (SIGKILL) and restarted on the same port: the client reconnects"
     [bitrate]="--can-bitrate on a vcan: exit status 1 and a message that the bitrate cannot be set"
     [errors]="a missing interface exits 1 and names it; client --no-retry without a server exits non-zero"
+    [tls_psk]="TLS 1.3 with pre-shared keys between two bridges: the reference frames both ways, identity in the logs; a wrong key is refused by name while they keep bridging"
 )
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -867,6 +868,40 @@ sc_errors() {
     listening $((PORT + 1)) && fail "port $((PORT + 1)) is unexpectedly in use"
     expect_exit no-retry nonzero "." "client --no-retry with no server" \
         "$TCPCAN" client --can "$IF1" --host 127.0.0.1 --port $((PORT + 1)) --no-retry
+}
+
+# A key as 64 hex digits from the kernel's random source (the VM has no openssl).
+random_key() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
+
+sc_tls_psk() {
+    local key n
+    key=$(random_key)
+    [[ ${#key} == 64 ]] || fail "could not make a key (od gave '${key}')"
+    (umask 077
+        printf '# server: who may connect\nbench:%s\n' "$key" >"$W/server.psk"
+        printf 'bench:%s\n' "$key" >"$W/client.psk"
+        printf 'bench:%s\n' "$(random_key)" >"$W/wrong.psk")
+    server s "$IF0" "$PORT" --tls-psk-file "$W/server.psk" --stats 1
+    client c "$IF1" "$PORT" --tls-psk-file "$W/client.psk"
+    grep -q "authenticated as 'bench'" "$W/c.log" || fail "the client logged no authenticated identity"
+    poll 3 grep -q '\[bench\]: version 2 agreed' "$W/s.log" || fail "the server does not name the peer by its identity"
+    ready "$IF0" 1
+    ready "$IF1" 1
+    exchange x "$IF0" "$IF1"
+    expect_exit wrong 1 "refused" "a client with the wrong key (--no-retry)" \
+        "$TCPCAN" client --can "$IF2" --host 127.0.0.1 --port "$PORT" --tls-psk-file "$W/wrong.psk" --no-retry
+    poll 5 grep -q "refused: wrong pre-shared key for identity 'bench'" "$W/s.log" ||
+        fail "the server did not name the wrong key"
+    alive c || fail "the good client ended when another was refused"
+    exchange y "$IF0" "$IF1"
+    n=$(count "$W/vectors")
+    stop_clean c
+    stop_clean s
+    expect_stat s from_bus $((2 * n))
+    expect_stat s to_bus $((2 * n))
+    expect_stat s dropped 0
+    expect_stat s tls_refused 1
+    say "two exchanges over TLS, exact; the wrong key refused by name"
 }
 
 # ======================================================================================

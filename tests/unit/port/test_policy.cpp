@@ -1,9 +1,11 @@
-// The policy file (good and bad lines) and the gate that applies a policy to frames.
+// The policy file (good and bad lines) and its translation into the Router's TransmitPolicy.
 #include <doctest/doctest.h>
 
 #include "policy.hpp"
 
+#include <deque>
 #include <string>
+#include <vector>
 
 using namespace tcpcan;
 using namespace tcpcan::linux_port;
@@ -138,105 +140,91 @@ TEST_CASE("an allow-list over the filter set's capacity is refused") {
     CHECK(parsed.error.find("more filter entries than the filter set holds") != std::string::npos);
 }
 
-TEST_CASE("a gate without a policy passes everything, counted") {
-    PolicyGate gate;
-    CHECK(gate.check(standard(0x123), 0) == PolicyVerdict::pass);
-    CHECK(gate.check(error_frame(), 0) == PolicyVerdict::pass);
-    CHECK(gate.counters().passed == 2);
-    CHECK(gate.refused() == 0);
-    PolicyGate null_policy(nullptr);
-    CHECK(null_policy.check(extended(0x1ABCDEF), 0) == PolicyVerdict::pass);
+// A peer that only sends: the frames it offers the bus, in order.
+class SendingPeer final : public Peer {
+public:
+    std::deque<Frame> for_bus;
+    std::vector<Frame> received;
+    bool ready() const override { return true; }
+    void offer(const Frame& f, std::uint64_t) override { received.push_back(f); }
+    bool has_room(std::size_t) const override { return true; }
+    const Frame* peek_for_bus(std::uint64_t, std::uint64_t) override { return for_bus.empty() ? nullptr : &for_bus.front(); }
+    void pop_for_bus() override { for_bus.pop_front(); }
+};
+
+// The ids of the frames `policy` lets through to the bus when the peer sends `frames` at
+// `now_us`, through a Router (which enforces what transmit_policy() translates).
+struct Passed {
+    std::vector<std::uint32_t> ids;
+    BusRouteCounters counters;
+};
+Passed through_router(const ClientPolicy* policy, std::vector<Frame> frames, std::uint64_t now_us = 1'000'000) {
+    Router<2> router;
+    SendingPeer peer;
+    REQUIRE(router.attach(peer, 0, transmit_policy(policy)));
+    peer.for_bus.assign(frames.begin(), frames.end());
+    Passed passed;
+    (void)router.drain_to_bus(
+        0,
+        [&passed](const Frame& f) {
+            passed.ids.push_back(f.id);
+            return BusWriteResult::written;
+        },
+        now_us);
+    passed.counters = router.counters(0);
+    return passed;
 }
 
-TEST_CASE("a read-only gate refuses every frame and counts it as read-only") {
+TEST_CASE("no policy translates to the unrestricted TransmitPolicy") {
+    const TransmitPolicy t = transmit_policy(nullptr);
+    CHECK_FALSE(t.read_only);
+    CHECK(t.allow == nullptr);
+    CHECK(t.max_frames_per_s == 0);
+    const Passed passed = through_router(nullptr, {standard(0x123), error_frame(), extended(0x1ABCDEF)});
+    CHECK(passed.ids.size() == 3);
+    CHECK(passed.counters.dropped() == 0);
+}
+
+TEST_CASE("a read-only policy refuses every frame, counted as read-only") {
     ClientPolicy policy;
     policy.read_only = true;
     policy.max_frames_per_s = 10;
-    PolicyGate gate(&policy);
-    for (int i = 0; i < 5; ++i) {
-        CHECK(gate.check(standard(0x7DF), 0) == PolicyVerdict::read_only);
-    }
-    CHECK(gate.check(error_frame(), 0) == PolicyVerdict::read_only);
-    CHECK(gate.counters().read_only == 6);
-    CHECK(gate.counters().passed == 0);
-    CHECK(gate.refused() == 6);
+    CHECK(transmit_policy(&policy).read_only);
+    const Passed passed = through_router(&policy, {standard(0x7DF), standard(0x7DF), error_frame()});
+    CHECK(passed.ids.empty());
+    CHECK(passed.counters.refused_read_only == 3);
+    CHECK(passed.counters.refused_rate == 0);
 }
 
-TEST_CASE("an allow-list passes matching ids only, in their id space, and never error frames") {
+TEST_CASE("an allow-list points at the policy's own filter set and passes matching ids only") {
     ClientPolicy policy;
     REQUIRE(parse_filter_list("7DF,7E0-7EF,1ABx", policy.allow).ok);
     policy.has_allow = true;
-    PolicyGate gate(&policy);
-    CHECK(gate.check(standard(0x7DF), 0) == PolicyVerdict::pass);
-    CHECK(gate.check(standard(0x7E8), 0) == PolicyVerdict::pass);
-    CHECK(gate.check(extended(0x1AB), 0) == PolicyVerdict::pass);
-    CHECK(gate.check(standard(0x7F0), 0) == PolicyVerdict::not_allowed);
-    CHECK(gate.check(standard(0x000), 0) == PolicyVerdict::not_allowed);
-    CHECK(gate.check(extended(0x7DF), 0) == PolicyVerdict::not_allowed);
-    CHECK(gate.check(standard(0x1AB), 0) == PolicyVerdict::not_allowed);
-    CHECK(gate.check(error_frame(), 0) == PolicyVerdict::not_allowed);
-    CHECK(gate.counters().passed == 3);
-    CHECK(gate.counters().not_allowed == 5);
-    CHECK(gate.counters().rate_limited == 0);
+    CHECK(transmit_policy(&policy).allow == &policy.allow);
+    const Passed passed = through_router(&policy, {standard(0x7DF), standard(0x7E8), extended(0x1AB), standard(0x7F0),
+                                                   extended(0x7DF), standard(0x1AB), error_frame()});
+    CHECK(passed.ids == std::vector<std::uint32_t>{0x7DF, 0x7E8, 0x1AB});
+    CHECK(passed.counters.refused_not_allowed == 4);
 }
 
-TEST_CASE("a rate limit refuses frames over it, and refused ids spend no token") {
+TEST_CASE("a policy without an allow-list has no filter, even with entries left in the set") {
     ClientPolicy policy;
     REQUIRE(parse_filter_list("100", policy.allow).ok);
-    policy.has_allow = true;
-    policy.max_frames_per_s = 10;
-    policy.burst = 3;
-    PolicyGate gate(&policy);
-    CHECK(gate.check(standard(0x200), 0) == PolicyVerdict::not_allowed);  // no token spent
-    CHECK(gate.check(standard(0x100), 0) == PolicyVerdict::pass);
-    CHECK(gate.check(standard(0x100), 0) == PolicyVerdict::pass);
-    CHECK(gate.check(standard(0x100), 0) == PolicyVerdict::pass);
-    CHECK(gate.check(standard(0x100), 0) == PolicyVerdict::rate_limited);
-    CHECK(gate.check(standard(0x100), 50'000) == PolicyVerdict::rate_limited);
-    CHECK(gate.check(standard(0x100), 100'000) == PolicyVerdict::pass);  // 100 ms = one token
-    CHECK(gate.counters().passed == 4);
-    CHECK(gate.counters().rate_limited == 2);
-    CHECK(gate.counters().not_allowed == 1);
-    CHECK(gate.refused() == 3);
+    policy.has_allow = false;
+    CHECK(transmit_policy(&policy).allow == nullptr);
 }
 
-TEST_CASE("burst defaults to the rate") {
-    const PolicyFileResult parsed = parse_policy_text("[a]\nrate = 5\n", "p");
+TEST_CASE("rate and burst from the file reach the Router; burst defaults to the rate") {
+    const PolicyFileResult parsed = parse_policy_text("[a]\nrate = 5\n[b]\nrate = 10\nburst = 3\n", "p");
     REQUIRE(parsed.ok);
-    PolicyGate gate(&parsed.policies[0]);
-    int passed = 0;
-    for (int i = 0; i < 20; ++i) {
-        passed += gate.check(standard(0x1), 0) == PolicyVerdict::pass ? 1 : 0;
-    }
-    CHECK(passed == 5);
-    CHECK(gate.counters().rate_limited == 15);
-}
-
-TEST_CASE("verdicts have names for the log") {
-    CHECK(std::string(describe(PolicyVerdict::read_only)).find("read-only") != std::string::npos);
-    CHECK(std::string(describe(PolicyVerdict::not_allowed)).find("allow-list") != std::string::npos);
-    CHECK(std::string(describe(PolicyVerdict::rate_limited)).find("rate limit") != std::string::npos);
-}
-
-TEST_CASE("--allow-transmit: repeatable, filter syntax, errors name the column") {
-    ClientPolicy policy;
-    std::string error;
-    CHECK(add_allow_transmit(policy, "7DF,7E0-7EF", error));
-    CHECK(add_allow_transmit(policy, "1ABx", error));
-    CHECK(policy.has_allow);
-    CHECK(policy.allow.size() == 3);
-    PolicyGate gate(&policy);
-    CHECK(gate.check(standard(0x7E5), 0) == PolicyVerdict::pass);
-    CHECK(gate.check(extended(0x1AB), 0) == PolicyVerdict::pass);
-    CHECK(gate.check(standard(0x123), 0) == PolicyVerdict::not_allowed);
-
-    ClientPolicy bad;
-    CHECK_FALSE(add_allow_transmit(bad, "7DF,7EG", error));
-    CHECK(error == "--allow-transmit '7DF,7EG': expected a hexadecimal digit at column 7");
-    CHECK_FALSE(bad.has_allow);
-    CHECK_FALSE(add_allow_transmit(bad, " ", error));
-    CHECK(error.find("no filter entry") != std::string::npos);
-    CHECK_FALSE(bad.has_allow);
+    std::vector<Frame> twenty(20, standard(0x1));
+    const Passed a = through_router(&parsed.policies[0], twenty);
+    CHECK(a.ids.size() == 5);
+    CHECK(a.counters.refused_rate == 15);
+    const TransmitPolicy b = transmit_policy(&parsed.policies[1]);
+    CHECK(b.max_frames_per_s == 10);
+    CHECK(b.burst == 3);
+    CHECK(through_router(&parsed.policies[1], twenty).ids.size() == 3);
 }
 
 TEST_CASE("loopback hosts, and the one warning for a server exposed without TLS") {
