@@ -20,7 +20,8 @@
 #
 # Environment: TCPCAN_BENCH_SECONDS (traffic per rate run, default 4),
 # TCPCAN_BENCH_OVERLOAD_FRAMES (default 40000), TCPCAN_BENCH_LATENCY_FRAMES (default 4000),
-# TCPCAN_BENCH_SYSCALLS=0 (no ftrace), TCPCAN_SOCKETCAN_MODE=auto|native|vm, and vm.sh's
+# TCPCAN_BENCH_SYSCALLS=0 (no ftrace), TCPCAN_BENCH_GENERATOR=cangen (cangen paces the rates
+# instead of bench_probe send), TCPCAN_SOCKETCAN_MODE=auto|native|vm, and vm.sh's
 # TCPCAN_VM_* (the VM's time limit defaults to 240 s + 600 s per repeat).
 # Exit status: 0 when the benchmark ran (whatever it measured), 2 for bad arguments, 99 when
 # the VM failed.
@@ -94,7 +95,8 @@ run_vm() {
         adds+=(--add "$baseline=tcpcan-baseline")
         b=(--baseline /opt/tcpcan-test/tcpcan-baseline)
     fi
-    for v in TCPCAN_BENCH_SECONDS TCPCAN_BENCH_OVERLOAD_FRAMES TCPCAN_BENCH_LATENCY_FRAMES TCPCAN_BENCH_SYSCALLS; do
+    for v in TCPCAN_BENCH_SECONDS TCPCAN_BENCH_OVERLOAD_FRAMES TCPCAN_BENCH_LATENCY_FRAMES TCPCAN_BENCH_SYSCALLS \
+        TCPCAN_BENCH_GENERATOR; do
         [[ -n ${!v:-} ]] && envs+=(--env "$v=${!v}")
     done
     set +e

@@ -8,6 +8,13 @@
 //       count, span_us (first to last frame), fps, overflow (frames the kernel dropped on
 //       this socket: then the run cannot judge anything else).
 //
+//   bench_probe send IF --rate FPS --count N [--fd]
+//       Writes N frames (ID 123, 8 or with --fd 64 bytes, a counter in the data) on IF at FPS
+//       frames/s on an absolute CLOCK_MONOTONIC schedule: a frame that is due goes out at once,
+//       so a generator delayed by a busy machine catches up instead of drifting slower (cangen
+//       sleeps a fixed gap after each frame, which under emulation gives half the rate asked).
+//       Prints sent, seconds, fps and how many writes had to wait for buffer space.
+//
 //   bench_probe latency --tx IF0 --rx IF1 --rate FPS --count N [--fd] [--warmup K]
 //       Writes N frames on IF0 at FPS frames/s (absolute schedule on CLOCK_MONOTONIC),
 //       each carrying its sequence number, and reads them on IF1. The latency of a frame is
@@ -216,6 +223,67 @@ int count_main(int argc, char** argv) {
     return reader.overflow == 0 ? 0 : 1;
 }
 
+int send_main(int argc, char** argv) {
+    if (argc < 1) {
+        usage_error("send needs an interface");
+    }
+    const char* ifname = argv[0];
+    std::uint64_t rate = 0, count = 0;
+    bool fd_frames = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view option = argv[i];
+        if (option == "--fd") {
+            fd_frames = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            usage_error("an option lacks its value");
+        }
+        const char* value = argv[++i];
+        if (option == "--rate") {
+            rate = parse_number(option, value);
+        } else if (option == "--count") {
+            count = parse_number(option, value);
+        } else {
+            usage_error("unknown option for send");
+        }
+    }
+    if (count == 0 || rate == 0 || rate > 1'000'000) {
+        usage_error("send needs --count N (N > 0) and --rate 1..1000000");
+    }
+    const int tx = open_can(ifname);
+    const can_filter none{};
+    (void)setsockopt(tx, SOL_CAN_RAW, CAN_RAW_FILTER, &none, 0);  // it reads nothing
+    canfd_frame frame{};
+    frame.can_id = 0x123;
+    frame.len = fd_frames ? 64 : 8;
+    const std::size_t frame_size = fd_frames ? CANFD_MTU : CAN_MTU;
+    const std::uint64_t period_ns = ns_per_s / rate;
+    const std::uint64_t start = monotonic_ns();
+    std::uint64_t waited = 0;
+    for (std::uint64_t seq = 0; seq < count; ++seq) {
+        const std::uint64_t due = start + seq * period_ns;
+        const timespec at{static_cast<time_t>(due / ns_per_s), static_cast<long>(due % ns_per_s)};
+        while (monotonic_ns() < due && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+        }
+        std::memcpy(frame.data, &seq, sizeof seq);
+        // A full device queue (ENOBUFS) is waited out, at most 100 times 1 ms per frame.
+        int tries = 0;
+        while (write(tx, &frame, frame_size) != static_cast<ssize_t>(frame_size)) {
+            if (errno != ENOBUFS || ++tries > 100) {
+                system_error("write to ", ifname);
+            }
+            ++waited;
+            const timespec ms{0, static_cast<long>(ns_per_ms)};
+            nanosleep(&ms, nullptr);
+        }
+    }
+    const double seconds = static_cast<double>(monotonic_ns() - start) / 1e9;
+    std::printf("sent=%llu seconds=%.3f fps=%.0f waited=%llu\n", static_cast<unsigned long long>(count), seconds,
+                seconds > 0 ? static_cast<double>(count) / seconds : 0.0, static_cast<unsigned long long>(waited));
+    return 0;
+}
+
 int latency_main(int argc, char** argv) {
     const char* tx_if = nullptr;
     const char* rx_if = nullptr;
@@ -352,14 +420,17 @@ int latency_main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        usage_error("usage: bench_probe count IF --expect N ... | latency --tx IF --rx IF ...");
+        usage_error("usage: bench_probe count IF --expect N ... | send IF --rate FPS --count N ... | latency --tx IF --rx IF ...");
     }
     const std::string_view mode = argv[1];
     if (mode == "count") {
         return count_main(argc - 2, argv + 2);
     }
+    if (mode == "send") {
+        return send_main(argc - 2, argv + 2);
+    }
     if (mode == "latency") {
         return latency_main(argc - 2, argv + 2);
     }
-    usage_error("the first argument must be count or latency");
+    usage_error("the first argument must be count, send or latency");
 }
