@@ -20,9 +20,14 @@
 #
 # Environment: TCPCAN_BENCH_SECONDS (traffic per rate run, default 4),
 # TCPCAN_BENCH_OVERLOAD_FRAMES (default 40000), TCPCAN_BENCH_LATENCY_FRAMES (default 4000),
+# TCPCAN_BENCH_LATENCY_RATE (default 1000),
 # TCPCAN_BENCH_SYSCALLS=0 (no ftrace), TCPCAN_BENCH_GENERATOR=cangen (cangen paces the rates
 # instead of bench_probe send), TCPCAN_SOCKETCAN_MODE=auto|native|vm, and vm.sh's
 # TCPCAN_VM_* (the VM's time limit defaults to 240 s + 600 s per repeat).
+# TCPCAN_BENCH_KERNEL_ARGS: the VM kernel's extra arguments, by default
+# `clocksource=tsc tsc=reliable`: the emulated CPU's TSC is otherwise not trusted, the VM falls
+# back to the HPET, and then every clock_gettime() is a real system call (as it is not on
+# hardware with a usable TSC or the arm architected timer).
 # Exit status: 0 when the benchmark ran (whatever it measured), 2 for bad arguments, 99 when
 # the VM failed.
 set -euo pipefail
@@ -95,12 +100,12 @@ run_vm() {
         adds+=(--add "$baseline=tcpcan-baseline")
         b=(--baseline /opt/tcpcan-test/tcpcan-baseline)
     fi
-    for v in TCPCAN_BENCH_SECONDS TCPCAN_BENCH_OVERLOAD_FRAMES TCPCAN_BENCH_LATENCY_FRAMES TCPCAN_BENCH_SYSCALLS \
-        TCPCAN_BENCH_GENERATOR; do
+    for v in TCPCAN_BENCH_SECONDS TCPCAN_BENCH_OVERLOAD_FRAMES TCPCAN_BENCH_LATENCY_FRAMES TCPCAN_BENCH_LATENCY_RATE \
+        TCPCAN_BENCH_SYSCALLS TCPCAN_BENCH_GENERATOR; do
         [[ -n ${!v:-} ]] && envs+=(--env "$v=${!v}")
     done
     set +e
-    bash "$HERE/vm.sh" "${adds[@]}" "${envs[@]}" --timeout "${TCPCAN_VM_TIMEOUT:-$((240 + 600 * repeat))}" -- \
+    bash "$HERE/vm.sh" "${adds[@]}" "${envs[@]}" --kernel-args "${TCPCAN_BENCH_KERNEL_ARGS-clocksource=tsc tsc=reliable}" --timeout "${TCPCAN_VM_TIMEOUT:-$((240 + 600 * repeat))}" -- \
         bash /opt/tcpcan-test/bench_scenarios.sh --probe /opt/tcpcan-test/bench_probe --tcpcan /opt/tcpcan-test/tcpcan \
         "${b[@]}" --ifs vcan0,vcan1 "${scenario_args[@]}" | tee "$out/vcan-bench.console.log"
     rc=${PIPESTATUS[0]}

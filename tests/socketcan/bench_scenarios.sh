@@ -36,7 +36,8 @@
 #             the breakdown by call goes into the TSV. --syscalls 0 leaves tracing off.
 #   wakeups   voluntary + involuntary context switches of the tcpcan processes per frame
 #             (/proc/PID/task/*/status)
-#   latency   p50/p90/p99/p99.9/max in µs, write() on IF0 to read() at the far end (bench_probe)
+#   latency   p50/p90/p99/p99.9/max in µs, write() on IF0 to read() at the far end (bench_probe),
+#             at 1,000 frames/s (TCPCAN_BENCH_LATENCY_RATE changes that)
 # Output: progress lines, then the TSV (one row per run) and a summary table (medians over
 # the repeats, and tcpcan/baseline ratios), both between marker lines so bench.sh can cut them
 # out of a VM console; with --out DIR also the files DIR/vcan-bench.tsv and DIR/vcan-bench.txt.
@@ -48,6 +49,7 @@ IF0=vcan0 IF1=vcan1
 SECONDS_PER_RUN=${TCPCAN_BENCH_SECONDS:-4}
 OVERLOAD_FRAMES=${TCPCAN_BENCH_OVERLOAD_FRAMES:-40000}
 LATENCY_FRAMES=${TCPCAN_BENCH_LATENCY_FRAMES:-4000}
+LATENCY_RATE=${TCPCAN_BENCH_LATENCY_RATE:-1000}
 REPEAT=${TCPCAN_BENCH_REPEAT:-1}
 SYSCALLS=${TCPCAN_BENCH_SYSCALLS:-1}
 ONLY=${TCPCAN_BENCH_ONLY:-}
@@ -72,7 +74,7 @@ while (($#)); do
         *) echo "bench_scenarios.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
-for v in SECONDS_PER_RUN OVERLOAD_FRAMES LATENCY_FRAMES REPEAT; do
+for v in SECONDS_PER_RUN OVERLOAD_FRAMES LATENCY_FRAMES LATENCY_RATE REPEAT; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "bench_scenarios.sh: $v must be a positive whole number" >&2; exit 2; }
 done
 [[ $GENERATOR == probe || $GENERATOR == cangen ]] || { echo "bench_scenarios.sh: --generator must be probe or cangen" >&2; exit 2; }
@@ -243,12 +245,12 @@ start_system() {  # SYSTEM -> sets RX_IF, PIDS
             done
             "$bin" client --can "$IF1" --host 127.0.0.1 --port "$PORT" >"$W/client.log" 2>&1 </dev/null &
             PIDS+=($!)
-            for ((i = 0; i < 150; i++)); do
+            for ((i = 0; i < 300; i++)); do
                 grep -qE 'version [0-9]+ agreed' "$W/client.log" && break
                 sleep 0.1
             done
             grep -qE 'version [0-9]+ agreed' "$W/client.log" || {
-                say "$system: the client did not agree on a version within 15 s"
+                say "$system: the client did not agree on a version within 30 s"
                 tail -n 5 "$W/server.log" "$W/client.log"
                 stop_system "$system"
                 return 1
@@ -369,13 +371,13 @@ run_latency() {  # rep scenario system
     [[ $scenario == latency-fd ]] && fd=(--fd)
     start_system "$system" || return 1
     before_window
-    "$PROBE" latency --tx "$IF0" --rx "$RX_IF" --rate 1000 --count "$LATENCY_FRAMES" "${fd[@]}" >"$W/probe.out" 2>&1 ||
+    "$PROBE" latency --tx "$IF0" --rx "$RX_IF" --rate "$LATENCY_RATE" --count "$LATENCY_FRAMES" "${fd[@]}" >"$W/probe.out" 2>&1 ||
         say "bench_probe latency: status $?: $(head -c 300 "$W/probe.out")"
     after_window
     stop_system "$system"
     recv=$(kv "$W/probe.out" received)
     [[ -n $recv ]] || recv=0
-    record "$rep" "$scenario" "$system" "$recv" 1000 1000 "$(kv "$W/probe.out" p50_us)" "$(kv "$W/probe.out" p90_us)" \
+    record "$rep" "$scenario" "$system" "$recv" "$LATENCY_RATE" "$LATENCY_RATE" "$(kv "$W/probe.out" p50_us)" "$(kv "$W/probe.out" p90_us)" \
         "$(kv "$W/probe.out" p99_us)" "$(kv "$W/probe.out" p999_us)" "$(kv "$W/probe.out" max_us)"
 }
 
@@ -408,7 +410,7 @@ summarize() {
                         median(order[i], "syscalls"), median(order[i], "wakeups")
                 }
             }
-            printf "\n%-15s %-9s %7s %7s %7s %7s %7s %6s %9s\n", "latency 1000/s", "system", "p50 µs", "p90 µs", "p99 µs", "p99.9", "max", "lost", "cpu µs/f"
+            printf "\n%-15s %-9s %7s %7s %7s %7s %7s %6s %9s\n", "latency", "system", "p50 µs", "p90 µs", "p99 µs", "p99.9", "max", "lost", "cpu µs/f"
             for (s = 1; s <= ns; s++) {
                 if (scs[s] !~ /^latency/) continue
                 for (i = 1; i <= n; i++) {
@@ -446,11 +448,14 @@ syscall_setup
 for ((rep = 1; rep <= REPEAT; rep++)); do
     for scenario in "${SCENARIOS[@]}"; do
         for system in "${SYSTEMS[@]}"; do
-            case $scenario in
-                latency-*) run_latency "$rep" "$scenario" "$system" ;;
-                classic-*|fd-*) run_traffic "$rep" "$scenario" "$system" ;;
-                *) say "unknown scenario $scenario"; exit 2 ;;
-            esac || say "$scenario $system: could not run"
+            for attempt in 1 2; do  # a system that did not start gets one more try
+                case $scenario in
+                    latency-*) run_latency "$rep" "$scenario" "$system" ;;
+                    classic-*|fd-*) run_traffic "$rep" "$scenario" "$system" ;;
+                    *) say "unknown scenario $scenario"; exit 2 ;;
+                esac && break
+                say "$scenario $system: could not run (attempt $attempt of 2)"
+            done
         done
     done
 done
