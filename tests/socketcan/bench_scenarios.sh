@@ -5,11 +5,12 @@
 #
 #   bench_scenarios.sh --probe PATH --tcpcan PATH [--baseline PATH] [--ifs IF0,IF1]
 #                      [--seconds S] [--overload-frames N] [--latency-frames N] [--repeat R]
-#                      [--syscalls 1|0] [--out DIR] [--only SCENARIO,...]
+#                      [--syscalls 1|0] [--generator probe|cangen] [--out DIR]
+#                      [--only SCENARIO,...]
 #
 # Systems, each run in turn for every scenario (so a change is judged against the others in
 # the same boot, never against another day's numbers):
-#   vcan      cangen writes IF0, the probe reads IF0: the kernel and the harness alone
+#   vcan      the generator writes IF0, the probe reads IF0: the kernel and the harness alone
 #   cangw     the kernel's CAN gateway (can-gw) copies IF0 to IF1 (`cangw -A -s IF0 -d IF1 -e`,
 #             and `-X` for FD; -e echoes, which is how frames reach sockets on a vcan)
 #   tcpcan    `tcpcan server --can IF0` and `tcpcan client --can IF1` over 127.0.0.1
@@ -32,8 +33,9 @@
 #             busy time (/proc/stat: every CPU, all processes, softirqs; this is the only CPU
 #             figure for vcan and cangw, whose work is done in the kernel)
 #   syscalls  system calls of the tcpcan processes per frame: an ftrace histogram on
-#             raw_syscalls:sys_enter keyed by thread and system call (tracefs, CONFIG_HIST_TRIGGERS);
-#             the breakdown by call goes into the TSV. --syscalls 0 leaves tracing off.
+#             raw_syscalls:sys_enter, keyed by thread and system call and filtered to the
+#             tcpcan threads, set only for their runs (tracefs, CONFIG_HIST_TRIGGERS); the
+#             breakdown by call goes into the TSV. --syscalls 0 leaves tracing off.
 #   wakeups   voluntary + involuntary context switches of the tcpcan processes per frame
 #             (/proc/PID/task/*/status)
 #   latency   p50/p90/p99/p99.9/max in µs, write() on IF0 to read() at the far end (bench_probe),
