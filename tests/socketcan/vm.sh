@@ -9,6 +9,7 @@
 #                      basename of SRC), together with the shared libraries ldd lists for it
 #   --env NAME=VALUE   export NAME=VALUE in the VM before running COMMAND
 #   --timeout SEC      hard limit for the whole VM run (default $TCPCAN_VM_TIMEOUT or 540)
+#   --kernel-args ARGS more kernel command line arguments (e.g. the benchmark's clocksource=tsc)
 #   --prepare          only install packages, download the kernel and build the cached base
 #                      initramfs; do not boot
 #   -h, --help
@@ -47,13 +48,14 @@ die() { log "error: $*"; exit "$EXIT_VM"; }
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
-adds=() envs=() prepare_only=0
+adds=() envs=() prepare_only=0 kernel_args=
 timeout_s=${TCPCAN_VM_TIMEOUT:-540}
 while (($#)); do
     case $1 in
         --add) adds+=("${2:?--add needs SRC[=NAME]}"); shift 2 ;;
         --env) [[ ${2:-} == [A-Za-z_]*=* ]] || die "--env needs NAME=VALUE"; envs+=("$2"); shift 2 ;;
         --timeout) timeout_s=${2:?--timeout needs seconds}; shift 2 ;;
+        --kernel-args) kernel_args=${2?--kernel-args needs arguments}; shift 2 ;;
         --prepare) prepare_only=1; shift ;;
         -h|--help) usage; exit 0 ;;
         --) shift; break ;;
@@ -441,7 +443,7 @@ main() {
         -m "${TCPCAN_VM_MEM:-1024}" -smp "${TCPCAN_VM_SMP:-2}" \
         -display none -nodefaults -no-user-config -monitor none -serial stdio -no-reboot \
         "${bios[@]}" -kernel "$kdir/vmlinuz" -initrd "$work/initrd.cpio.gz" \
-        -append "console=ttyS0 quiet panic=-1 oops=panic" </dev/null 2>&1 |
+        -append "console=ttyS0 quiet panic=-1 oops=panic${kernel_args:+ $kernel_args}" </dev/null 2>&1 |
         sed -u 's/\r$//' | tee "$work/console.log"
     rc=${PIPESTATUS[0]}
     set -e
