@@ -571,6 +571,9 @@ private:
     }
 
     void log_stall(Connection& c) {
+        if (!bus_->paced()) {
+            return;  // only a paced source waits for peers, so only there can one stall it
+        }
         const bool stalled = c.attached && router_->stalled(*c.link, now_);
         if (stalled == c.stalled) {
             return;
