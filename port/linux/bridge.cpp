@@ -554,12 +554,17 @@ private:
 
     // Frames refused by this peer's policy, at most one line a second per peer.
     void log_refusals(Connection& c) {
-        const PeerRouteCounters* counters = c.attached ? router_->counters(*c.link) : nullptr;
+        // Time first: the counters are a search over the Router's peers, not for every pass.
+        if (!c.attached || now_ - c.refusals_logged_at < second_us) {
+            return;
+        }
+        const PeerRouteCounters* counters = router_->counters(*c.link);
         if (counters == nullptr) {
             return;
         }
         const std::uint64_t refused = counters->refused_read_only + counters->refused_not_allowed + counters->refused_rate;
-        if (refused == c.refusals_logged || now_ - c.refusals_logged_at < second_us) {
+        c.refusals_logged_at = now_;  // looked at now; the next look is a second away
+        if (refused == c.refusals_logged) {
             return;
         }
         LOG_WARNING("%s: %llu frames refused by its policy so far (read_only=%llu not_allowed=%llu rate_limited=%llu); "
@@ -567,7 +572,6 @@ private:
                     c.name.c_str(), ull(refused), ull(counters->refused_read_only), ull(counters->refused_not_allowed),
                     ull(counters->refused_rate));
         c.refusals_logged = refused;
-        c.refusals_logged_at = now_;
     }
 
     void log_stall(Connection& c) {
