@@ -254,7 +254,6 @@ public:
         const Slot* slot = find(peer);
         return slot != nullptr ? &slot->counters : nullptr;
     }
-    [[nodiscard]] constexpr std::size_t bus_count() const { return buses_.size(); }
     /// Ready peers on `bus`.
     [[nodiscard]] constexpr std::size_t ready_peers(std::size_t bus) const {
         std::size_t n = 0;
