@@ -8,7 +8,7 @@ build=(meson ninja-build g++ pkg-config libcli11-dev libnl-route-3-dev libssl-de
 tests=(doctest-dev clang libclang-rt-14-dev
        gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm
        qemu-system-x86 busybox-static kmod cpio can-utils libbenchmark-dev openssl
-       scdoc systemd tshark wireshark-common build-essential dpkg-dev debhelper fakeroot lintian)
+       scdoc systemd tshark wireshark-common python3-can iproute2 ccache build-essential dpkg-dev debhelper fakeroot lintian)
 
 wanted=("${build[@]}")
 [ "${1:-}" = "--demo" ] || wanted+=("${tests[@]}")

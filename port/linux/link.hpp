@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <tcpcan/message.hpp>
 #include <tcpcan/peer.hpp>
@@ -20,6 +21,23 @@ struct LinkTotals {
     std::uint64_t sent = 0, received = 0, dropped = 0, lost = 0, duplicates = 0, gaps = 0, filtered = 0;
     std::uint64_t output_full = 0, bus_queue_full = 0, expired = 0, refused_read_only = 0, unsent_at_close = 0;
     std::uint64_t rtt_us = 0;  // the last round trip measured, over all links
+};
+
+// The buses one daemon serves, by name, in --can order ("-" is stdio). A link whose dialect
+// lets the peer choose a bus (socketcand's `< open NAME >`, tcpcan's bus request) looks the
+// name up here, so it can answer the peer at once.
+struct BusDirectory {
+    std::vector<std::string> names;
+
+    [[nodiscard]] bool find(std::string_view name, std::size_t& index) const {
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            if (names[i] == name) {
+                index = i;
+                return true;
+            }
+        }
+        return false;
+    }
 };
 
 class Link : public Peer {
@@ -43,6 +61,9 @@ public:
     // The transport ended (EOF, reset, error).
     virtual void transport_closed(std::uint64_t now) = 0;
     [[nodiscard]] virtual bool closed() const = 0;
+    // The bus (index into BusDirectory::names) this link's frames belong to. The bridge
+    // attaches the link to it once agreed(); a link whose peer chooses must have chosen by then.
+    [[nodiscard]] virtual std::size_t bus() const { return 0; }
     // Once agreed, frames flow; before it the connection is pending.
     [[nodiscard]] virtual bool agreed() const { return ready(); }
     // Time (µs, the loop's clock) bytes last arrived.
