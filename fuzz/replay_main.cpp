@@ -54,7 +54,9 @@ int main(int argc, char** argv) {
         if (child == 0) {
             // An exactly sized copy, so a sanitizer build catches a read past the end as libFuzzer would.
             const std::unique_ptr<std::uint8_t[]> copy(new std::uint8_t[bytes.size()]);
-            std::memcpy(copy.get(), bytes.data(), bytes.size());
+            if (!bytes.empty()) {  // an empty file: bytes.data() may be null, which memcpy must not get
+                std::memcpy(copy.get(), bytes.data(), bytes.size());
+            }
             LLVMFuzzerTestOneInput(copy.get(), bytes.size());
             std::fflush(nullptr);
             _exit(0);
