@@ -33,6 +33,7 @@ struct Options {
     bool serve = false;
     bool verbose = false;
     bool no_retry = false;
+    bool port_given = false;  // --port on the command line or in the configuration file
     std::string log_level = "INFO";
     bool no_seq = false;
     bool timestamps = false;
@@ -244,6 +245,11 @@ bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
     config.remote_bus = o.remote_bus;
     if (!o.listen.empty() && !o.serve) {
         error = "--listen is for servers (tcpcan server, or --serve); a client connects with --host and --port";
+        return false;
+    }
+    if (!o.listen.empty() && o.port_given) {
+        error = "--port and --listen: with --listen the server listens only where --listen says; for tcpcan on that "
+                "port too, add --listen tcpcan@" + std::to_string(o.port);
         return false;
     }
     for (const std::string& text : o.listen) {
@@ -552,6 +558,7 @@ int parse_and_run(int argc, char** argv) {
             return rc;
         }
         o.serve = server;
+        o.port_given = sub->count("--port") > 0;
         if (server) {
             o.host = o.bind;
         }
@@ -570,6 +577,7 @@ int parse_and_run(int argc, char** argv) {
         if (const int rc = parse(app, argc, argv); rc >= 0) {
             return rc;
         }
+        o.port_given = app.count("--port") > 0;
     }
     return run(o);
 }

@@ -257,6 +257,8 @@ class TestBusCommandLine(BusTest):
         self.usage_error(["server", "--can", "-", "--listen", "socketcand@5000"], "not built yet")
         self.usage_error(["server", "--can", "-", "--listen", "tcpcan5000"], "no '@' after the dialect")
         self.usage_error(["server", "--can", "-", "--remote-bus", "x"], "--remote-bus is for clients")
+        self.usage_error(["server", "--can", "-", "--port", "5000", "--listen", "tcpcan@5001"],
+                         "add --listen tcpcan@5000")
         self.usage_error(["client", "--can", "-", "--host", "h", "--listen", "tcpcan@1"], "--listen is for servers")
         self.usage_error(["client", "--can", "-", "--host", "h", "--dialect", "klingon"], "unknown dialect")
         self.usage_error(["client", "--can", "-", "--host", "h", "--remote-bus", "can 1"], "no spaces")
