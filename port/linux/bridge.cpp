@@ -409,6 +409,13 @@ private:
         setup.remote_bus = config_.remote_bus;
         setup.limiter = &limiter_;
         setup.now = now_;
+        // Each dialect's settings from config_ go below its line (one block each keeps merges apart).
+        // socketcand:
+
+        // cannelloni:
+
+        // canip:
+
         MadeLink made = make_link(setup);
         if (!made.link) {
             LOG_ERROR("%s: %s", c.name.c_str(), made.error.c_str());
