@@ -306,6 +306,31 @@ def candump_seeds(vectors):
     return seeds
 
 
+# ---- fuzz_socketcand: a control byte, then what a client sends ------------------------------
+
+SOCKETCAND_SESSIONS = [
+    # python-can 4.1: handshake, then sends with unpadded ids and hex lengths
+    "< open can0 >< rawmode >< send 123 2 11 22 >< send 1234 0  >< send 7FF 8 1 2 3 4 5 6 7 8 >",
+    # SavvyCAN under Qt 5: bit-31 ids, sign-extended bytes, decimal lengths
+    "< open vcan0 >< rawmode >< send 80000123 3 ffffff80 7f ffffffff >",
+    "< open vcan0 >< controlmode >< statistics 1000 >< echo >",
+    "< fdmode >< send 123 C 1 2 3 4 5 6 7 8 9 a b c >< send 123 20 "
+    + " ".join(["aa"] * 32) + " >",
+    "< send 123 9 1 2 3 4 5 6 7 8 9 >< send 12G 0 >< sendrtr 1 0 >< subscribe 0 0 123 >< dance >",
+    "  <rawmode>\r\n< echo >garbage",
+    "< " + "x" * 8287 + " >",
+    "<" + "y" * 8300,
+]
+
+
+def socketcand_seeds():
+    seeds = {}
+    for i, text in enumerate(SOCKETCAND_SESSIONS):
+        for control, label in ((0, "whole"), (0x00 | 2, "cut3"), (0x80 | 0, "fd-bytes")):
+            seeds[f"{label}-{i:02d}"] = bytes([control]) + text.encode()
+    return seeds
+
+
 def main():
     vectors = read_vectors()
     assert vectors, "no ```vectors blocks in PROTOCOL.md"
@@ -315,6 +340,7 @@ def main():
     write_seeds("fuzz_negotiation", negotiation_seeds())
     write_seeds("fuzz_filter_text", filter_seeds())
     write_seeds("fuzz_candump_line", candump_seeds(vectors))
+    write_seeds("fuzz_socketcand", socketcand_seeds())
 
 
 if __name__ == "__main__":

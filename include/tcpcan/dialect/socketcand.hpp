@@ -80,7 +80,7 @@ enum class ScanError : std::uint8_t {
 [[nodiscard]] constexpr const char* describe(ScanError error) {
     switch (error) {
     case ScanError::none: return "no error";
-    case ScanError::text_outside_message: return "text outside a < ... > message";
+    case ScanError::text_outside_message: return "text outside the angle brackets of a message";
     case ScanError::message_too_long: return "message longer than 8290 bytes without its closing '>'";
     }
     return "unknown error";
@@ -216,7 +216,7 @@ enum class CommandError : std::uint8_t {
 [[nodiscard]] constexpr const char* describe(CommandError error) {
     switch (error) {
     case CommandError::none: return "no error";
-    case CommandError::not_a_message: return "not a < ... > message";
+    case CommandError::not_a_message: return "not a message in angle brackets";
     case CommandError::empty_message: return "empty message";
     case CommandError::missing_bus_name: return "open needs a bus name";
     case CommandError::extra_arguments: return "too many arguments";
@@ -229,7 +229,7 @@ enum class CommandError : std::uint8_t {
     case CommandError::too_many_bytes: return "more than 64 data bytes";
     case CommandError::bad_byte: return "data byte is not 1 or 2 hex digits";
     case CommandError::length_mismatch: return "length does not match the number of data bytes";
-    case CommandError::classic_too_long: return "more than 8 data bytes (CAN FD needs < fdmode > first)";
+    case CommandError::classic_too_long: return "more than 8 data bytes (CAN FD needs the fdmode command first)";
     case CommandError::bad_fd_length: return "CAN FD length not one of 0-8, 12, 16, 20, 24, 32, 48, 64";
     case CommandError::bad_interval: return "statistics interval is not a number of milliseconds";
     }
