@@ -36,9 +36,10 @@ const char* mode_name(SocketcandLink::Mode mode) {
 }  // namespace
 
 SocketcandLink::SocketcandLink(std::string name, const BusDirectory& buses, const SocketcandOptions& options,
-                               LogLimiter& limiter, std::uint64_t now)
+                               LogLimiter& limiter, std::uint64_t now, std::optional<std::size_t> tied_bus)
     : Link(std::move(name)),
       buses_(buses),
+      tied_bus_(tied_bus),
       options_(options),
       limiter_(limiter),
       scanner_(std::make_unique<sc::MessageScanner>()),
@@ -137,7 +138,7 @@ void SocketcandLink::handle(std::string_view message, std::uint64_t now) {
         }
         const std::string wanted(c.text);
         std::size_t index = 0;
-        if (!buses_.find(wanted, index)) {
+        if (!buses_.find(wanted, index) || (tied_bus_ && index != *tied_bus_)) {
             reply_error("could not open bus", now);
             fail("asked for bus '" + escape_text(wanted, 64) + "', which this server does not serve", now);
             return;

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <tcpcan/detail/ring_queue.hpp>
@@ -54,8 +55,10 @@ public:
     static constexpr std::size_t reply_reserve = 8192;
     static constexpr std::size_t bus_queue_capacity = 1024;
 
+    // `tied_bus`: the listener serves this bus only (--listen socketcand@PORT:BUS); `< open >`
+    // must name it.
     SocketcandLink(std::string name, const BusDirectory& buses, const SocketcandOptions& options, LogLimiter& limiter,
-                   std::uint64_t now);
+                   std::uint64_t now, std::optional<std::size_t> tied_bus = std::nullopt);
     ~SocketcandLink() override;
 
     // Peer
@@ -117,6 +120,7 @@ private:
     [[nodiscard]] std::uint64_t written_total() const { return consumed_total_ + (end_ - begin_); }
 
     const BusDirectory& buses_;
+    std::optional<std::size_t> tied_bus_;
     SocketcandOptions options_;
     LogLimiter& limiter_;
     std::unique_ptr<socketcand::MessageScanner> scanner_;
