@@ -346,3 +346,20 @@ TEST_CASE("socketcand parse_frame: bad server text is named") {
     CHECK(parse_frame("< frame 123 1.000000  >", {}, f) == FrameTextError::none);
     CHECK(f.len == 0);
 }
+
+TEST_CASE("socketcand beacon: socketcand's datagram, every listener and bus, names escaped") {
+    const std::array<std::string_view, 2> urls{"can://192.168.1.5:29536", "can://10.0.0.1:29537"};
+    const std::array<std::string_view, 3> buses{"can0", "vcan1", "fd:3,4"};
+    std::array<char, 512> buf{};
+    const std::size_t n = format_beacon("pi", "tcpcan 0.1", urls, buses, buf);
+    CHECK(std::string_view(buf.data(), n) ==
+          "<CANBeacon name=\"pi\" type=\"SocketCAN\" description=\"tcpcan 0.1\">\n"
+          "<URL>can://192.168.1.5:29536</URL><URL>can://10.0.0.1:29537</URL>"
+          "<Bus name=\"can0\"/><Bus name=\"vcan1\"/><Bus name=\"fd:3,4\"/></CANBeacon>");
+    const std::array<std::string_view, 1> odd{"a\"<&>"};
+    const std::size_t m = format_beacon("h", "", {}, odd, buf);
+    CHECK(std::string_view(buf.data(), m) ==
+          "<CANBeacon name=\"h\" type=\"SocketCAN\" description=\"\">\n<Bus name=\"a&quot;&lt;&amp;&gt;\"/></CANBeacon>");
+    std::array<char, 40> small{};
+    CHECK(format_beacon("pi", "tcpcan", urls, buses, small) == 0);
+}

@@ -642,6 +642,57 @@ struct Writer {
 }
 
 // ---------------------------------------------------------------------------------------
+// The discovery beacon (socketcand's beacon.c; python-can's detect_beacon, SavvyCAN): one UDP
+// datagram to port 42000 every 3 s,
+//   <CANBeacon name="HOST" type="SocketCAN" description="TEXT">
+//   <URL>can://IP:PORT</URL><Bus name="can0"/>...</CANBeacon>
+// with a newline after the opening tag as socketcand writes it. One URL per listener (the
+// protocol document asks for all of them), one Bus per bus. '&', '<', '>' and '"' in names
+// are written as XML entities.
+
+inline constexpr std::uint32_t beacon_interval_ms = 3000;
+
+namespace detail {
+
+constexpr void put_xml(Writer& w, std::string_view s) {
+    for (char c : s) {
+        switch (c) {
+        case '&': w.put("&amp;"); break;
+        case '<': w.put("&lt;"); break;
+        case '>': w.put("&gt;"); break;
+        case '"': w.put("&quot;"); break;
+        default: w.put(c); break;
+        }
+    }
+}
+
+}  // namespace detail
+
+/// The beacon datagram; `urls` are "can://IP:PORT". 0 when `out` is too small.
+[[nodiscard]] constexpr std::size_t format_beacon(std::string_view host, std::string_view description,
+                                                  std::span<const std::string_view> urls,
+                                                  std::span<const std::string_view> buses, std::span<char> out) {
+    detail::Writer w{out};
+    w.put("<CANBeacon name=\"");
+    detail::put_xml(w, host);
+    w.put("\" type=\"SocketCAN\" description=\"");
+    detail::put_xml(w, description);
+    w.put("\">\n");
+    for (std::string_view url : urls) {
+        w.put("<URL>");
+        detail::put_xml(w, url);
+        w.put("</URL>");
+    }
+    for (std::string_view bus : buses) {
+        w.put("<Bus name=\"");
+        detail::put_xml(w, bus);
+        w.put("\"/>");
+    }
+    w.put("</CANBeacon>");
+    return w.done();
+}
+
+// ---------------------------------------------------------------------------------------
 // Reading a server's `< frame >` (a client's side; the tests and the fuzzer check that what
 // format_frame writes reads back).
 
