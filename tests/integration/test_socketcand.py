@@ -325,6 +325,19 @@ class TestRawQuirks(SocketcandTest):
         self.assertRegex(first[0], r"^< frame 7[0-9A-F]{2} 1700000000\.000000 01 >$")
         stop.set()
 
+    def test_nothing_follows_an_ok_in_the_same_read(self):
+        """Commands that arrive together: the `< ok >` still leaves alone, what follows waits."""
+        server, port = self.start_socketcand_server()
+        c = RawClient(self, port)
+        self.assertEqual(c.recv_once(), b"< hi >")
+        c.send("< open - >< echo >")
+        self.assertEqual(c.recv_once(), b"< ok >", self.logs())
+        self.assertEqual(c.recv_once(), b"< echo >", self.logs())
+        c.send("< rawmode >< echo >< fdmode >< echo >")
+        self.assertEqual(c.recv_once(), b"< ok >", self.logs())
+        self.assertEqual(c.recv_once(), b"< echo >< ok >", self.logs())
+        self.assertEqual(c.recv_once(), b"< echo >", self.logs())
+
     def test_commands_split_byte_by_byte(self):
         server, port = self.start_socketcand_server()
         c = RawClient(self, port)
