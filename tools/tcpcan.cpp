@@ -268,6 +268,21 @@ bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
         error = "--remote-bus is for clients: it names the server's bus to join";
         return false;
     }
+    if (!o.remote_bus.empty()) {
+        const bool printable = std::all_of(o.remote_bus.begin(), o.remote_bus.end(), [](char c) { return c > 0x20 && c < 0x7F; });
+        if (o.remote_bus.size() > 64 || !printable) {
+            error = "--remote-bus '" + o.remote_bus + "': a bus name is 1 to 64 printable ASCII characters, no spaces";
+            return false;
+        }
+        if (*parsed != Dialect::tcpcan) {
+            error = "--remote-bus names a bus with tcpcan's bus request: it needs --dialect tcpcan";
+            return false;
+        }
+        if (o.protocol_version < 2) {
+            error = "--remote-bus needs protocol version 2 (version 1 has no bus request)";
+            return false;
+        }
+    }
     config.remote_bus = o.remote_bus;
     if (!o.listen.empty() && !o.serve) {
         error = "--listen is for servers (tcpcan server, or --serve); a client connects with --host and --port";

@@ -896,7 +896,7 @@ private:
             Link& link = *c.link;
             link.tick(now_);
             flush(c);
-            if (!c.attached && link.ready() && !link.closed()) {
+            if (!c.attached && link.agreed() && !link.closed()) {
                 admit(c);
                 flush(c);
             }
