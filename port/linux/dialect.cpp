@@ -214,8 +214,10 @@ MadeLink make_link(const LinkSetup& setup) {
 
     case Dialect::socketcand: {
         static const BusDirectory no_buses;
-        made.link = std::make_unique<SocketcandLink>(setup.name, setup.buses ? *setup.buses : no_buses,
-                                                     SocketcandOptions{}, *setup.limiter, setup.now, setup.bus);
+        SocketcandOptions options;
+        options.open_timeout_us = setup.session.negotiation_timeout_us;
+        made.link = std::make_unique<SocketcandLink>(setup.name, setup.buses ? *setup.buses : no_buses, options,
+                                                     *setup.limiter, setup.now, setup.bus);
         return made;
     }
 

@@ -46,6 +46,7 @@ SocketcandLink::SocketcandLink(std::string name, const BusDirectory& buses, cons
       out_(std::make_unique<std::array<std::uint8_t, output_capacity>>()),
       to_bus_(std::make_unique<detail::RingQueue<Frame, bus_queue_capacity>>()),
       last_rx_us_(now),
+      open_deadline_(options.open_timeout_us != 0 ? now + options.open_timeout_us : 0),
       now_(now) {
     reply("hi", now);
 }
@@ -294,6 +295,13 @@ void SocketcandLink::tick(std::uint64_t now) {
         hold_until_ = 0;
         start_hold_if_due(now);
     }
+    if (!closed_ && mode_ == Mode::no_bus && open_deadline_ != 0 && now >= open_deadline_) {
+        reply_error("no bus opened in time", now);
+        char why[96];
+        std::snprintf(why, sizeof why, "no < open BUS > within %.1f s", static_cast<double>(options_.open_timeout_us) / 1e6);
+        fail(why, now);
+        return;
+    }
     if (!closed_ && mode_ == Mode::control && statistics_ms_ != 0 && now >= next_stat_at_) {
         std::array<char, sc::max_reply_text> text{};
         const std::size_t n = sc::format_stat(counters_.bytes_from_bus, counters_.frames_from_bus,
@@ -310,6 +318,9 @@ std::uint64_t SocketcandLink::next_deadline() const {
     }
     if (hold_until_ != 0) {
         deadline = hold_until_;
+    }
+    if (mode_ == Mode::no_bus && open_deadline_ != 0) {
+        deadline = std::min(deadline, open_deadline_);
     }
     if (mode_ == Mode::control && statistics_ms_ != 0) {
         deadline = std::min(deadline, next_stat_at_);

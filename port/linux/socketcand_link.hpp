@@ -18,7 +18,7 @@
 //    and the connection goes on; a `< send >` with bad arguments gets `< error REASON >` (the
 //    frame is not sent; socketcand only logs it).
 //  - Bytes outside `< … >` or a message over 8,290 bytes close the connection with a logged
-//    reason (socketcand closes too).
+//    reason (socketcand closes too), and so does no `< open >` within open_timeout_us.
 // `< ok >` never shares a TCP segment with what follows it: python-can 4.1 reads each
 // handshake reply with one recv() and compares it whole. Bytes after an `< ok >` wait
 // ok_hold_us (30 ms) after it became ready to send, by then the client has read it.
@@ -45,6 +45,9 @@ struct SocketcandOptions {
     std::uint64_t ok_hold_us = 30'000;
     // Shortest `< statistics MS >` interval honoured (socketcand polls every 10 ms).
     std::uint32_t min_statistics_ms = 10;
+    // A client that has not opened a bus this long after connecting is closed (the server's
+    // --negotiation-timeout; socketcand waits forever). 0 = never.
+    std::uint64_t open_timeout_us = 5'000'000;
 };
 
 class SocketcandLink final : public Link {
@@ -140,6 +143,7 @@ private:
     std::uint32_t statistics_ms_ = 0;
     std::uint64_t next_stat_at_ = 0;
     std::uint64_t last_rx_us_ = 0;
+    std::uint64_t open_deadline_ = 0;  // 0 = none
     std::uint64_t now_ = 0;  // the latest time given: consume_output() has none
     Counters counters_;
     struct Note {

@@ -430,6 +430,14 @@ class TestRawQuirks(SocketcandTest):
         self.assertTrue(c.at_eof(), self.logs())
         self.assertTrue(server.wait_err(r"asked for bus 'can9', which this server does not serve"), self.logs())
 
+    def test_a_client_that_opens_no_bus_is_closed_after_the_negotiation_timeout(self):
+        server, port = self.start_socketcand_server(["--negotiation-timeout", "1"])
+        c = RawClient(self, port)
+        self.assertEqual(c.recv_once(), b"< hi >")
+        self.assertEqual(c.messages(1), ["< error no bus opened in time >"], self.logs())
+        self.assertTrue(c.at_eof(), self.logs())
+        self.assertTrue(server.wait_err(r"no < open BUS > within 1\.0 s"), self.logs())
+
     def test_text_outside_a_message_closes_with_a_reason(self):
         server, port = self.start_socketcand_server()
         c = self.raw_open(port)

@@ -289,3 +289,21 @@ TEST_CASE("socketcand link: a client that never reads its replies is closed, mem
     CHECK(f.link.output().size() <= SocketcandLink::output_capacity);
     CHECK_FALSE(f.link.closed());  // the budget held it back before any reply was lost
 }
+
+TEST_CASE("socketcand link: a client that opens no bus in time is closed with a reason") {
+    Fixture f;
+    CHECK(f.take() == "< hi >");
+    CHECK(f.link.next_deadline() == f.now + f.options.open_timeout_us);
+    f.send("< echo >");
+    CHECK(f.take() == "< echo >");
+    f.advance(f.options.open_timeout_us - 1);
+    CHECK_FALSE(f.link.closed());
+    f.advance(1);
+    CHECK(f.link.closed());
+    CHECK(f.take() == "< error no bus opened in time >");
+
+    Fixture opened;
+    opened.open_raw();
+    opened.advance(10 * opened.options.open_timeout_us);
+    CHECK_FALSE(opened.link.closed());
+}
