@@ -331,6 +331,50 @@ def socketcand_seeds():
     return seeds
 
 
+# ---- fuzz_socketcand_link: a prefix choice, then operations (see fuzz_socketcand_link.cpp) ----
+
+def l_receive(text):
+    data = text.encode()
+    out = b""
+    for i in range(0, len(data), 255):
+        chunk = data[i:i + 255]
+        out += bytes([0, len(chunk)]) + chunk
+    return out
+
+
+def l_take(n=0xFFFF):
+    return bytes([1]) + u16(n)
+
+
+def l_wait(ticks):
+    return bytes([2]) + u16(ticks)
+
+
+def l_frame(flags, can_id, payload):
+    return bytes([3, flags]) + u32(can_id) + bytes([len(payload)]) + payload
+
+
+def socketcand_link_seeds():
+    handshake = l_take() + l_wait(300) + l_take() + l_wait(300) + l_take()
+    frames = (l_frame(0, 0x123, b"\x11\x22") + l_frame(1, 0x1ABCDE0F, b"") + l_frame(2, 0x321, b"") +
+              l_frame(8, 0x456, bytes(range(12))) + l_frame(4, 0x4, bytes(8)))
+    return {
+        "hi-open-raw": bytes([0]) + l_receive("< open can0 >") + handshake + l_receive("< rawmode >") + handshake +
+        frames + l_take(),
+        "raw-sends": bytes([2]) + handshake + l_receive("< send 123 2 11 22 >< send 80000123 1 ffffff80 >") +
+        bytes([4, 4]) + frames + l_take(10) + l_take(),
+        "fd": bytes([3]) + handshake + frames + l_receive("< send 123 C " + " ".join(["1"] * 12) + " >") +
+        bytes([4]) + l_take(),
+        "control": bytes([1]) + handshake + l_receive("< controlmode >< statistics 10 >") + l_wait(300) +
+        l_take() + l_wait(200) + frames + l_wait(200) + l_take(),
+        "bad": bytes([2]) + handshake + l_receive("< dance >< bcmmode >< send 1 9 >") + l_take() +
+        l_receive("oops") + l_take(),
+        "timeout": bytes([0]) + l_take() + l_wait(60000) + l_take(),
+        "pipelined": bytes([0]) + l_receive("< open - >< rawmode >< echo >< fdmode >") + frames +
+        (l_take(3) + l_wait(300)) * 6,
+    }
+
+
 def main():
     vectors = read_vectors()
     assert vectors, "no ```vectors blocks in PROTOCOL.md"
@@ -341,6 +385,7 @@ def main():
     write_seeds("fuzz_filter_text", filter_seeds())
     write_seeds("fuzz_candump_line", candump_seeds(vectors))
     write_seeds("fuzz_socketcand", socketcand_seeds())
+    write_seeds("fuzz_socketcand_link", socketcand_link_seeds())
 
 
 if __name__ == "__main__":
