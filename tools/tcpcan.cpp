@@ -34,6 +34,7 @@ struct Options {
     bool serve = false;
     bool verbose = false;
     bool no_retry = false;
+    bool port_given = false;  // --port on the command line or in the configuration file
     std::string log_level = "INFO";
     bool no_seq = false;
     bool timestamps = false;
@@ -58,8 +59,15 @@ struct Options {
     std::vector<std::string> listen;
     std::string dialect = "tcpcan";
     std::string remote_bus;
+    // Each dialect's own options go below its line (one block each keeps merges apart).
+    // socketcand:
     bool beacon = false;
     std::string beacon_to;
+
+    // cannelloni:
+
+    // canip:
+
 };
 
 // Numbers on the command line and in configuration files are plain decimal: CLI11 alone would
@@ -171,8 +179,14 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--listen", o.listen, "server: listen for DIALECT@[ADDR:]PORT[:BUS] (repeatable; replaces --port): tcpcan, socketcand, cannelloni, cannelloni-udp, canip; BUS ties the listener to one --can bus");
     app.add_option("--dialect", o.dialect, "client: the protocol spoken to the server: tcpcan (default), cannelloni, cannelloni-udp or canip")->default_val("tcpcan");
     app.add_option("--remote-bus", o.remote_bus, "client: the server's bus to join, by name (tcpcan version 2 bus request)");
+    // socketcand's options:
     app.add_flag("--beacon", o.beacon, "server: announce the socketcand listeners with socketcand's UDP discovery beacon every 3 s (to 255.255.255.255:42000)");
     app.add_option("--beacon-to", o.beacon_to, "server: send the beacon to ADDR[:PORT] instead (IPv4, port 42000 by default); implies --beacon");
+
+    // cannelloni's options:
+
+    // canip's options:
+
 }
 
 std::string join(const std::vector<std::string>& names) {
@@ -286,6 +300,11 @@ bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
     config.remote_bus = o.remote_bus;
     if (!o.listen.empty() && !o.serve) {
         error = "--listen is for servers (tcpcan server, or --serve); a client connects with --host and --port";
+        return false;
+    }
+    if (!o.listen.empty() && o.port_given) {
+        error = "--port and --listen: with --listen the server listens only where --listen says; for tcpcan on that "
+                "port too, add --listen tcpcan@" + std::to_string(o.port);
         return false;
     }
     for (const std::string& text : o.listen) {
@@ -594,6 +613,7 @@ int parse_and_run(int argc, char** argv) {
             return rc;
         }
         o.serve = server;
+        o.port_given = sub->count("--port") > 0;
         if (server) {
             o.host = o.bind;
         }
@@ -612,6 +632,7 @@ int parse_and_run(int argc, char** argv) {
         if (const int rc = parse(app, argc, argv); rc >= 0) {
             return rc;
         }
+        o.port_given = app.count("--port") > 0;
     }
     return run(o);
 }

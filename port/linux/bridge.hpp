@@ -27,12 +27,19 @@ struct BridgeConfig {
     // (--remote-bus; tcpcan version 2 and dialects that name buses).
     Dialect dialect = Dialect::tcpcan;
     std::string remote_bus;
+    // Each dialect's own options go below its line (one block each keeps merges apart).
+    // socketcand:
     // Server: socketcand's discovery beacon (--beacon, --beacon-to), every 3 s a UDP datagram
     // naming the socketcand listeners and every bus (socketcand_beacon.hpp).
     bool beacon = false;
     std::string beacon_address = "255.255.255.255";
     std::uint16_t beacon_port = 42000;
     std::string beacon_description = "tcpcan";
+
+    // cannelloni:
+
+    // canip:
+
     std::uint32_t max_version = highest_version;
     std::uint32_t min_version = 1;  // refuse to agree below this (no fallback to 1 when 2)
     std::uint32_t features = feature::sequence;
