@@ -329,6 +329,75 @@ def candump_seeds(vectors):
     return seeds
 
 
+# ---- fuzz_socketcand: a control byte, then what a client sends ------------------------------
+
+SOCKETCAND_SESSIONS = [
+    # python-can 4.1: handshake, then sends with unpadded ids and hex lengths
+    "< open can0 >< rawmode >< send 123 2 11 22 >< send 1234 0  >< send 7FF 8 1 2 3 4 5 6 7 8 >",
+    # SavvyCAN under Qt 5: bit-31 ids, sign-extended bytes, decimal lengths
+    "< open vcan0 >< rawmode >< send 80000123 3 ffffff80 7f ffffffff >",
+    "< open vcan0 >< controlmode >< statistics 1000 >< echo >",
+    "< fdmode >< send 123 C 1 2 3 4 5 6 7 8 9 a b c >< send 123 20 "
+    + " ".join(["aa"] * 32) + " >",
+    "< send 123 9 1 2 3 4 5 6 7 8 9 >< send 12G 0 >< sendrtr 1 0 >< subscribe 0 0 123 >< dance >",
+    "  <rawmode>\r\n< echo >garbage",
+    "< " + "x" * 8287 + " >",
+    "<" + "y" * 8300,
+]
+
+
+def socketcand_seeds():
+    seeds = {}
+    for i, text in enumerate(SOCKETCAND_SESSIONS):
+        for control, label in ((0, "whole"), (0x00 | 2, "cut3"), (0x80 | 0, "fd-bytes")):
+            seeds[f"{label}-{i:02d}"] = bytes([control]) + text.encode()
+    return seeds
+
+
+# ---- fuzz_socketcand_link: a prefix choice, then operations (see fuzz_socketcand_link.cpp) ----
+
+def l_receive(text):
+    data = text.encode()
+    out = b""
+    for i in range(0, len(data), 255):
+        chunk = data[i:i + 255]
+        out += bytes([0, len(chunk)]) + chunk
+    return out
+
+
+def l_take(n=0xFFFF):
+    return bytes([1]) + u16(n)
+
+
+def l_wait(ticks):
+    return bytes([2]) + u16(ticks)
+
+
+def l_frame(flags, can_id, payload):
+    return bytes([3, flags]) + u32(can_id) + bytes([len(payload)]) + payload
+
+
+def socketcand_link_seeds():
+    handshake = l_take() + l_wait(300) + l_take() + l_wait(300) + l_take()
+    frames = (l_frame(0, 0x123, b"\x11\x22") + l_frame(1, 0x1ABCDE0F, b"") + l_frame(2, 0x321, b"") +
+              l_frame(8, 0x456, bytes(range(12))) + l_frame(4, 0x4, bytes(8)))
+    return {
+        "hi-open-raw": bytes([0]) + l_receive("< open can0 >") + handshake + l_receive("< rawmode >") + handshake +
+        frames + l_take(),
+        "raw-sends": bytes([2]) + handshake + l_receive("< send 123 2 11 22 >< send 80000123 1 ffffff80 >") +
+        bytes([4, 4]) + frames + l_take(10) + l_take(),
+        "fd": bytes([3]) + handshake + frames + l_receive("< send 123 C " + " ".join(["1"] * 12) + " >") +
+        bytes([4]) + l_take(),
+        "control": bytes([1]) + handshake + l_receive("< controlmode >< statistics 10 >") + l_wait(300) +
+        l_take() + l_wait(200) + frames + l_wait(200) + l_take(),
+        "bad": bytes([2]) + handshake + l_receive("< dance >< bcmmode >< send 1 9 >") + l_take() +
+        l_receive("oops") + l_take(),
+        "timeout": bytes([0]) + l_take() + l_wait(60000) + l_take(),
+        "pipelined": bytes([0]) + l_receive("< open - >< rawmode >< echo >< fdmode >") + frames +
+        (l_take(3) + l_wait(300)) * 6,
+    }
+
+
 def main():
     vectors = read_vectors()
     assert vectors, "no ```vectors blocks in PROTOCOL.md"
@@ -338,6 +407,8 @@ def main():
     write_seeds("fuzz_negotiation", negotiation_seeds())
     write_seeds("fuzz_filter_text", filter_seeds())
     write_seeds("fuzz_candump_line", candump_seeds(vectors))
+    write_seeds("fuzz_socketcand", socketcand_seeds())
+    write_seeds("fuzz_socketcand_link", socketcand_link_seeds())
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 //   tcpcan client --can IF --host H [--port 3333] [--heartbeat SEC]           (canip_peer)
 // Exit status: 0 after an orderly stop, 1 for a failure at run time, 2 for bad input.
 #include <CLI/CLI.hpp>
+#include <arpa/inet.h>
 
 #include <algorithm>
 #include <charconv>
@@ -60,6 +61,8 @@ struct Options {
     std::string remote_bus;
     // Each dialect's own options go below its line (one block each keeps merges apart).
     // socketcand:
+    bool beacon = false;
+    std::string beacon_to;
 
     // cannelloni:
 
@@ -177,6 +180,8 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--dialect", o.dialect, "client: the protocol spoken to the server: tcpcan (default), cannelloni, cannelloni-udp or canip")->default_val("tcpcan");
     app.add_option("--remote-bus", o.remote_bus, "client: the server's bus to join, by name (tcpcan version 2 bus request)");
     // socketcand's options:
+    app.add_flag("--beacon", o.beacon, "server: announce the socketcand listeners with socketcand's UDP discovery beacon every 3 s (to 255.255.255.255:42000)");
+    app.add_option("--beacon-to", o.beacon_to, "server: send the beacon to ADDR[:PORT] instead (IPv4, port 42000 by default); implies --beacon");
 
     // cannelloni's options:
 
@@ -216,6 +221,43 @@ bool fill_buses(const Options& o, BridgeConfig& config, std::string& error) {
         }
     }
     config.can_interfaces = o.cans;
+    return true;
+}
+
+// --beacon and --beacon-to into `config` (after --listen); a usage error message when they are wrong.
+bool fill_beacon(const Options& o, BridgeConfig& config, std::string& error) {
+    if (!o.beacon && o.beacon_to.empty()) {
+        return true;
+    }
+    const bool has_socketcand = std::any_of(config.listen.begin(), config.listen.end(),
+                                            [](const ListenSpec& l) { return l.dialect == Dialect::socketcand; });
+    if (!o.serve || !has_socketcand) {
+        error = "--beacon announces a socketcand listener: add --listen socketcand@PORT (a server option)";
+        return false;
+    }
+    config.beacon = true;
+    config.beacon_description = "tcpcan " TCPCAN_VERSION;
+    if (o.beacon_to.empty()) {
+        return true;
+    }
+    const std::size_t colon = o.beacon_to.find(':');
+    const std::string address = o.beacon_to.substr(0, colon);
+    in_addr parsed{};
+    if (inet_pton(AF_INET, address.c_str(), &parsed) != 1) {
+        error = "--beacon-to '" + o.beacon_to + "': '" + address + "' is not an IPv4 address (ADDR[:PORT])";
+        return false;
+    }
+    config.beacon_address = address;
+    if (colon != std::string::npos) {
+        const std::string port = o.beacon_to.substr(colon + 1);
+        unsigned value = 0;
+        const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value < 1 || value > 65535) {
+            error = "--beacon-to '" + o.beacon_to + "': port '" + port + "' is not a number from 1 to 65535";
+            return false;
+        }
+        config.beacon_port = static_cast<std::uint16_t>(value);
+    }
     return true;
 }
 
@@ -281,7 +323,7 @@ bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
         }
         config.listen.push_back(std::move(r.spec));
     }
-    return true;
+    return fill_beacon(o, config, error);
 }
 
 // The TLS options and the policy file into `config`; a usage error message when they do

@@ -29,6 +29,7 @@
 #include "net.hpp"
 #include "notify.hpp"
 #include "socketcan_port.hpp"
+#include "socketcand_beacon.hpp"
 #include "stdio_port.hpp"
 #include "tcpcan_link.hpp"
 #include "tls.hpp"
@@ -211,7 +212,7 @@ private:
         next_maintain_ = now_ + second_us;
         next_stats_ = config_.stats_interval_us ? now_ + config_.stats_interval_us : 0;
         if (config_.serve) {
-            if (!open_listeners()) {
+            if (!open_listeners() || !start_beacon()) {
                 return false;
             }
         } else {
@@ -269,6 +270,32 @@ private:
                 LOG_WARNING("%s", exposed.c_str());
             }
         }
+        return true;
+    }
+
+    // socketcand's discovery beacon, when asked for (--beacon, --beacon-to).
+    bool start_beacon() {
+        if (!config_.beacon) {
+            return true;
+        }
+        BeaconSetup setup;
+        setup.address = config_.beacon_address;
+        setup.port = config_.beacon_port;
+        setup.buses = buses_.names;
+        setup.description = config_.beacon_description;
+        for (std::size_t i = 0; i < listeners_.size(); ++i) {
+            if (listeners_[i].dialect == Dialect::socketcand) {
+                setup.listen_fds.push_back(listen_fds_[i]);
+            }
+        }
+        std::string error;
+        beacon_ = SocketcandBeacon::create(setup, now_, error);
+        if (!beacon_) {
+            LOG_ERROR("--beacon: %s", error.c_str());
+            return false;
+        }
+        LOG_INFO("socketcand beacon every 3 s to %s: %s", beacon_->destination().c_str(),
+                 escape_text(beacon_->text()).c_str());
         return true;
     }
 
@@ -829,6 +856,9 @@ private:
             bus.readable = false;
         }
         drain_to_bus();
+        if (beacon_) {
+            beacon_->send_if_due(now_, limiter_);
+        }
         if (now_ >= next_maintain_) {
             for (BusSlot& bus : bus_slots_) {
                 bus.port->maintain();
@@ -938,6 +968,9 @@ private:
             }
         }
         std::uint64_t deadline = next_maintain_;
+        if (beacon_) {
+            deadline = std::min(deadline, beacon_->next_at());
+        }
         if (next_stats_ != 0) {
             deadline = std::min(deadline, next_stats_);
         }
@@ -1093,6 +1126,7 @@ private:
     std::vector<int> listen_fds_;
     std::vector<Listener> listeners_;  // one per listen_fds_ entry
     BusDirectory buses_;
+    std::unique_ptr<SocketcandBeacon> beacon_;
     std::vector<std::unique_ptr<Connection>> connections_;
     std::vector<Connection*> by_fd_;
     std::array<std::uint8_t, 65536> read_buffer_{};

@@ -29,6 +29,12 @@ struct BridgeConfig {
     std::string remote_bus;
     // Each dialect's own options go below its line (one block each keeps merges apart).
     // socketcand:
+    // Server: socketcand's discovery beacon (--beacon, --beacon-to), every 3 s a UDP datagram
+    // naming the socketcand listeners and every bus (socketcand_beacon.hpp).
+    bool beacon = false;
+    std::string beacon_address = "255.255.255.255";
+    std::uint16_t beacon_port = 42000;
+    std::string beacon_description = "tcpcan";
 
     // cannelloni:
 

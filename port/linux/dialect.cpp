@@ -5,6 +5,7 @@
 
 #include "tcpcan_link.hpp"
 // socketcand's link:
+#include "socketcand_link.hpp"
 
 // cannelloni's links:
 
@@ -72,13 +73,16 @@ bool is_datagram(Dialect dialect) { return dialect == Dialect::cannelloni_udp; }
 bool peer_chooses_bus(Dialect dialect) { return dialect == Dialect::tcpcan || dialect == Dialect::socketcand; }
 
 bool dialect_built(Dialect dialect, Role role, std::string& why) {
-    (void)role;  // a dialect built for one role only says so here
     switch (dialect) {
     case Dialect::tcpcan:
         return true;
 
     case Dialect::socketcand:
-        return not_built(dialect, why);
+        if (role != Role::server) {
+            why = "the socketcand dialect is served (--listen socketcand@PORT); tcpcan has no socketcand client";
+            return false;
+        }
+        return true;
 
     case Dialect::cannelloni:
         return not_built(dialect, why);
@@ -208,8 +212,14 @@ MadeLink make_link(const LinkSetup& setup) {
         return made;
     }
 
-    case Dialect::socketcand:
-        break;
+    case Dialect::socketcand: {
+        static const BusDirectory no_buses;
+        SocketcandOptions options;
+        options.open_timeout_us = setup.session.negotiation_timeout_us;
+        made.link = std::make_unique<SocketcandLink>(setup.name, setup.buses ? *setup.buses : no_buses, options,
+                                                     *setup.limiter, setup.now, setup.bus);
+        return made;
+    }
 
     case Dialect::cannelloni:
         break;

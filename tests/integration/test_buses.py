@@ -273,7 +273,8 @@ class TestBusCommandLine(BusTest):
         self.usage_error(["server", "--can", "vcan0", "--can", "vcan0"], "bus 'vcan0' given twice")
         self.usage_error(["client", "--can", "-", "--can", "vcan0", "--host", "h"], "a client carries one bus")
         self.usage_error(["server", "--can", "-", "--listen", "tcpcan@5000:can1"], "no bus 'can1' (--can gives -)")
-        self.usage_error(["server", "--can", "-", "--listen", "socketcand@5000"], "not built yet")
+        self.usage_error(["client", "--can", "-", "--host", "h", "--dialect", "socketcand"],
+                         "the socketcand dialect is served")
         self.usage_error(["server", "--can", "-", "--listen", "tcpcan5000"], "no '@' after the dialect")
         self.usage_error(["server", "--can", "-", "--remote-bus", "x"], "--remote-bus is for clients")
         self.usage_error(["server", "--can", "-", "--port", "5000", "--listen", "tcpcan@5001"],

@@ -21,7 +21,7 @@ set -uo pipefail
 export LC_ALL=C
 
 SCENARIOS=(smoke frames legacy_cli burst proto_v1 filters timestamps two_clients slow_rx
-    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk two_buses)
+    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk two_buses socketcand)
 declare -A ABOUT=(
     [smoke]="cansend/candump on the first interface only: the kernel, vcan and can-utils work"
     [frames]="classic, extended, RTR, CAN FD (BRS, ESI), 8- and 64-byte frames: IF0 -> server -> TCP -> client -> IF1 and back"
@@ -40,6 +40,7 @@ declare -A ABOUT=(
     [errors]="a missing interface exits 1 and names it; client --no-retry without a server exits non-zero"
     [two_buses]="one server on IF0 and IF1 (--can twice), a client joining each by name (--remote-bus), cangen on all four buses: every frame reaches its own bus's other side, none crosses"
     [tls_psk]="TLS 1.3 with pre-shared keys between two bridges: the reference frames both ways, identity in the logs; a wrong key is refused by name while they keep bridging"
+    [socketcand]="a socketcand client (bash on /dev/tcp) opens IF1 of a two-bus server: its sends reach IF1 exactly, IF1's frames reach it as < frame >, IF0's never"
 )
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -504,6 +505,55 @@ sc_legacy_cli() {
     exchange x "$IF0" "$IF1"
     stop_clean c
     stop_clean s
+}
+
+# sc_msg VAR: the next `< ... >` message from the socketcand connection on fd 3 (5 s at most).
+sc_msg() {
+    local text
+    IFS= read -r -d '>' -t 5 -u 3 text || fail "socketcand: no complete message within 5 s (got '${text:-}')"
+    printf -v "$1" '%s>' "${text#"${text%%<*}"}"
+}
+
+sc_socketcand() {
+    spawn s "$TCPCAN" server --can "$IF0" --can "$IF1" --bind 127.0.0.1 --listen "socketcand@127.0.0.1:$PORT" \
+        "${LOGOPT[@]}"
+    wait_listening s "$PORT"
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT" || fail "cannot connect to 127.0.0.1:$PORT"
+    local m
+    sc_msg m
+    [[ $m == "< hi >" ]] || fail "socketcand: expected '< hi >', got '$m'"
+    printf '< open %s >' "$IF1" >&3
+    sc_msg m
+    [[ $m == "< ok >" ]] || fail "socketcand: '< open $IF1 >' answered '$m'"
+    printf '< rawmode >' >&3
+    sc_msg m
+    [[ $m == "< ok >" ]] || fail "socketcand: '< rawmode >' answered '$m'"
+    capture d0 "$IF0"
+    capture d1 "$IF1"
+    # Client -> IF1: socketcand's form, python-can's unpadded extended id, SavvyCAN's tokens.
+    printf '< send 123 2 11 22 >< send 1ABCDE0F 0  >< send 1234 1 a >< send 80000321 2 ffffff80 7f >' >&3
+    printf '%s\n' 123#1122 1ABCDE0F# 00001234#0A 00000321#807F >"$W/to_if1"
+    wait_count "$W/d1.dump" 4 10 || true
+    # IF0 -> must not reach the client (other bus); IF1 -> the client.
+    pinned cansend "$IF0" 7FF#0F || fail "cansend on $IF0 failed"
+    pinned cansend "$IF1" 456#DEADBEEF || fail "cansend on $IF1 failed"
+    pinned cansend "$IF1" 12345678# || fail "cansend on $IF1 failed"
+    printf '%s\n' 123#1122 1ABCDE0F# 00001234#0A 00000321#807F 456#DEADBEEF 12345678# >"$W/on_if1"
+    wait_count "$W/d1.dump" 6 10 || true
+    sc_msg m
+    [[ $m =~ ^'< frame 456 '[0-9]+\.[0-9]{6}' DEADBEEF >'$ ]] || fail "socketcand: expected IF1's 456#DEADBEEF, got '$m'"
+    sc_msg m
+    [[ $m =~ ^'< frame 12345678 '[0-9]+\.[0-9]{6}'  >'$ ]] || fail "socketcand: expected IF1's empty 12345678#, got '$m'"
+    settle "$W/d1.dump"
+    end_capture d0
+    end_capture d1
+    same "socketcand: on $IF1" "$W/on_if1" "$W/d1.dump"
+    printf '%s\n' 7FF#0F >"$W/on_if0"
+    same "socketcand: on $IF0 (nothing from the client)" "$W/on_if0" "$W/d0.dump"
+    exec 3>&-
+    stop_clean s
+    expect_stat s to_bus 4
+    say "4 client frames -> $IF1 exact, $IF1 -> client as < frame >, nothing across buses"
 }
 
 # burst_one TAG FROM TO CANGEN-OPTIONS...: 10,000 frames from cangen, exact at the far end.

@@ -145,6 +145,7 @@ TEST_CASE("make_link: a dialect this build lacks is refused with a reason, not a
         LinkSetup setup;
         setup.dialect = d;
         setup.name = "peer";
+        setup.session.role = Role::server;  // as dialect_built was asked (socketcand is served only)
         setup.limiter = &limiter;
         const MadeLink made = make_link(setup);
         CHECK(built == (made.link != nullptr));
@@ -155,6 +156,8 @@ TEST_CASE("make_link: a dialect this build lacks is refused with a reason, not a
     }
     std::string why;
     CHECK(dialect_built(Dialect::tcpcan, Role::client, why));
+    CHECK_FALSE(dialect_built(Dialect::socketcand, Role::client, why));
+    CHECK(why.find("socketcand dialect is served") != std::string::npos);
 }
 
 TEST_CASE("--can fd:IN,OUT: two open descriptors, or a message naming what is wrong") {
