@@ -56,6 +56,8 @@ struct Options {
     std::vector<std::string> listen;
     std::string dialect = "tcpcan";
     std::string remote_bus;
+    std::string cannelloni_peer;
+    double cannelloni_timeout_ms = 0;
 };
 
 // Numbers on the command line and in configuration files are plain decimal: CLI11 alone would
@@ -167,6 +169,8 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--listen", o.listen, "server: listen for DIALECT@[ADDR:]PORT[:BUS] (repeatable; replaces --port): tcpcan, socketcand, cannelloni, cannelloni-udp, canip; BUS ties the listener to one --can bus");
     app.add_option("--dialect", o.dialect, "client: the protocol spoken to the server: tcpcan (default), cannelloni, cannelloni-udp or canip")->default_val("tcpcan");
     app.add_option("--remote-bus", o.remote_bus, "client: the server's bus to join, by name (tcpcan version 2 bus request)");
+    app.add_option("--cannelloni-peer", o.cannelloni_peer, "server, cannelloni-udp: take packets only from ADDR (any port) and send to ADDR:PORT from the start; default: the first sender is the peer");
+    app.add_option("--cannelloni-timeout", o.cannelloni_timeout_ms, "cannelloni-udp: send a packet of frames at the latest MS milliseconds after its first frame (default 100, as cannelloni's -t)")->check(duration("milliseconds", 1000, "the default"));
 }
 
 // --listen, --dialect and --remote-bus into `config`; a usage error message when they are wrong.
@@ -191,6 +195,14 @@ bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
         return false;
     }
     config.remote_bus = o.remote_bus;
+    if (!o.cannelloni_peer.empty() && !(o.serve && std::any_of(o.listen.begin(), o.listen.end(), [](const std::string& l) {
+            return l.rfind("cannelloni-udp@", 0) == 0;
+        }))) {
+        error = "--cannelloni-peer is for a server with --listen cannelloni-udp@...; a client's peer is --host and --port";
+        return false;
+    }
+    config.datagram_peer = o.cannelloni_peer;
+    config.datagram_flush_us = static_cast<std::uint64_t>(std::llround(o.cannelloni_timeout_ms * 1000));
     if (!o.listen.empty() && !o.serve) {
         error = "--listen is for servers (tcpcan server, or --serve); a client connects with --host and --port";
         return false;
