@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cannelloni_link.hpp"
+#include "dialect.hpp"
 
 using namespace tcpcan;
 using namespace tcpcan::linux_port;
@@ -276,4 +277,28 @@ TEST_CASE("cannelloni UDP transport: the first sender becomes the peer; a fixed 
     close(server);
     close(client);
     close(other);
+}
+
+TEST_CASE("make_datagram_link: cannelloni-udp gets its link and transport; a bad --cannelloni-peer is named") {
+    LogLimiter limiter;
+    std::uint16_t port = 0;
+    const int fd = udp_socket_on_loopback(port);
+    LinkSetup setup;
+    setup.dialect = Dialect::cannelloni_udp;
+    setup.name = "udp";
+    setup.limiter = &limiter;
+    MadeDatagram made = make_datagram_link(setup, fd, DatagramPeer{false, "127.0.0.1:9", 0});
+    REQUIRE(made.link != nullptr);
+    REQUIRE(made.transport != nullptr);
+    CHECK(made.link->agreed());
+    made = make_datagram_link(setup, fd, DatagramPeer{false, "127.0.0.1:99999", 0});
+    CHECK(made.link == nullptr);
+    CHECK(made.error.find("99999") != std::string::npos);
+    setup.dialect = Dialect::cannelloni;
+    CHECK(make_datagram_link(setup, fd, DatagramPeer{}).link == nullptr);
+    // cannelloni over TCP comes from make_link, like every connection.
+    const MadeLink tcp = make_link(setup);
+    REQUIRE(tcp.link != nullptr);
+    CHECK_FALSE(tcp.link->agreed());
+    close(fd);
 }
