@@ -1,5 +1,6 @@
 #include "udp_net.hpp"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <unistd.h>
 
@@ -67,7 +68,7 @@ NetResult bind_udp(const std::string& host, std::uint16_t port, std::vector<int>
     return {true, {}};
 }
 
-NetResult connect_udp(const std::string& host, std::uint16_t port, int& fd) {
+NetResult connect_udp(const std::string& host, std::uint16_t port, std::uint16_t local_port, int& fd) {
     AddrInfo info;
     if (NetResult r = resolve(host, std::to_string(port), AI_ADDRCONFIG, info); !r.ok) {
         return r;
@@ -78,6 +79,24 @@ NetResult connect_udp(const std::string& host, std::uint16_t port, int& fd) {
         if (fd < 0) {
             last_error = std::strerror(errno);
             continue;
+        }
+        if (local_port != 0) {
+            // The peer (cannelloni) sends to a port it was told: ours must be fixed too.
+            sockaddr_storage local{};
+            local.ss_family = static_cast<sa_family_t>(a->ai_family);
+            if (a->ai_family == AF_INET6) {
+                reinterpret_cast<sockaddr_in6&>(local).sin6_port = htons(local_port);
+            } else {
+                reinterpret_cast<sockaddr_in&>(local).sin_port = htons(local_port);
+            }
+            if (bind(fd, reinterpret_cast<sockaddr*>(&local), a->ai_addrlen) != 0) {
+                const int e = errno;
+                last_error = "cannot bind UDP port " + std::to_string(local_port) + ": " + std::strerror(e) +
+                             (e == EADDRINUSE ? " (is another program using this port?)" : "");
+                close(fd);
+                fd = -1;
+                continue;
+            }
         }
         if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
             return {true, {}};

@@ -15,9 +15,9 @@ namespace tcpcan::linux_port {
 // Binds a non-blocking UDP socket on every address `host` resolves to (IPv4 and IPv6).
 NetResult bind_udp(const std::string& host, std::uint16_t port, std::vector<int>& fds);
 
-// A non-blocking UDP socket connected to the first address `host` resolves to: the kernel
-// then takes datagrams from that address and port only.
-NetResult connect_udp(const std::string& host, std::uint16_t port, int& fd);
+// A non-blocking UDP socket bound to `local_port` (0 = any) and connected to the first
+// address `host` resolves to: the kernel then takes datagrams from that address and port only.
+NetResult connect_udp(const std::string& host, std::uint16_t port, std::uint16_t local_port, int& fd);
 
 // "ADDR" or "ADDR:PORT" or "[IPv6]:PORT" into an address; `has_port` says whether a port was given.
 NetResult resolve_udp_peer(const std::string& text, sockaddr_storage& address, socklen_t& length, bool& has_port);
