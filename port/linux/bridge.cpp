@@ -307,7 +307,7 @@ private:
     void connect_datagram() {
         int fd = -1;
         const std::string target = config_.host + ":" + std::to_string(config_.port);
-        const NetResult r = connect_udp(config_.host, config_.port, fd);
+        const NetResult r = connect_udp(config_.host, config_.port, config_.datagram_local_port, fd);
         if (!r.ok) {
             connection_failed(target + ": " + r.error);
             return;
