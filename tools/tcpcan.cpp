@@ -58,6 +58,7 @@ struct Options {
     std::string remote_bus;
     std::string cannelloni_peer;
     double cannelloni_timeout_ms = 0;
+    int cannelloni_local_port = -1;
 };
 
 // Numbers on the command line and in configuration files are plain decimal: CLI11 alone would
@@ -170,6 +171,7 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--dialect", o.dialect, "client: the protocol spoken to the server: tcpcan (default), cannelloni, cannelloni-udp or canip")->default_val("tcpcan");
     app.add_option("--remote-bus", o.remote_bus, "client: the server's bus to join, by name (tcpcan version 2 bus request)");
     app.add_option("--cannelloni-peer", o.cannelloni_peer, "server, cannelloni-udp: take packets only from ADDR (any port) and send to ADDR:PORT from the start; default: the first sender is the peer");
+    app.add_option("--cannelloni-local-port", o.cannelloni_local_port, "client, cannelloni-udp: the local UDP port cannelloni sends to (its -r; default: --port, as cannelloni's -l and -r are both 20000; 0 = any)")->transform(decimal_integer(0, 65535));
     app.add_option("--cannelloni-timeout", o.cannelloni_timeout_ms, "cannelloni-udp: send a packet of frames at the latest MS milliseconds after its first frame (default 100, as cannelloni's -t)")->check(duration("milliseconds", 1000, "the default"));
 }
 
@@ -202,6 +204,12 @@ bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
         return false;
     }
     config.datagram_peer = o.cannelloni_peer;
+    if (o.cannelloni_local_port != -1 && (o.serve || config.dialect != Dialect::cannelloni_udp)) {
+        error = "--cannelloni-local-port is for a client with --dialect cannelloni-udp; a server's port is in --listen";
+        return false;
+    }
+    config.datagram_local_port =
+        static_cast<std::uint16_t>(o.cannelloni_local_port == -1 ? config.port : o.cannelloni_local_port);
     config.datagram_flush_us = static_cast<std::uint64_t>(std::llround(o.cannelloni_timeout_ms * 1000));
     if (!o.listen.empty() && !o.serve) {
         error = "--listen is for servers (tcpcan server, or --serve); a client connects with --host and --port";
