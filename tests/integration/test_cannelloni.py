@@ -208,6 +208,12 @@ class TestCannelloniTcp(CannelloniTest):
 
 # ---- UDP ---------------------------------------------------------------------------------
 
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def udp_socket(host="127.0.0.1"):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((host, 0))
@@ -228,10 +234,10 @@ class TestCannelloniUdp(CannelloniTest):
                 break
         return seqs, frames, sender
 
-    def exchange(self, proc, sock, dest):
+    def exchange(self, proc, sock, dest, already=()):
         sock.sendto(packet(0, [wire for wire, _ in PEER_TO_BUS[:3]]), dest)
         sock.sendto(packet(1, [wire for wire, _ in PEER_TO_BUS[3:]]), dest)
-        self.wait_frames(proc, [line for _, line in PEER_TO_BUS])
+        self.wait_frames(proc, list(already) + [line for _, line in PEER_TO_BUS])
 
         proc.send([line for line, _ in BUS_TO_PEER] + [ERROR_FRAME_LINE, AFTER_ERROR[0]])
         expected = [wire for _, wire in BUS_TO_PEER] + [AFTER_ERROR[1]]
@@ -255,15 +261,34 @@ class TestCannelloniUdp(CannelloniTest):
         sock = udp_socket()
         self.addCleanup(sock.close)
         port = sock.getsockname()[1]
-        client = self.start_dialect_client("cannelloni-udp", port)
-        self.assertTrue(client.wait_err(r"cannelloni-udp|UDP"), self.logs())
-        # Our client speaks first (cannelloni's peer is fixed): its address is where we answer.
-        client.send(["100#01"])
+        local = free_udp_port()
+        client = self.start_dialect_client("cannelloni-udp", port, ["--cannelloni-local-port", str(local)])
+        self.assertTrue(client.wait_err(r"cannelloni-udp over UDP from 127\.0\.0\.1:%d" % local), self.logs())
+        # Like cannelloni's -r, the peer sends to our fixed local port before we sent anything.
+        sock.sendto(packet(9, [encode_frame(0x100, b"\x01")]), ("127.0.0.1", local))
+        self.wait_frames(client, ["100#01"])
+        client.send(["101#02"])
         seqs, frames, sender = self.receive_frames(sock, 1)
-        self.assertEqual(frames, [encode_frame(0x100, b"\x01")])
+        self.assertEqual(frames, [encode_frame(0x101, b"\x02")])
         self.assertEqual(seqs, [0])
-        self.exchange(client, sock, sender)
+        self.assertEqual(sender, ("127.0.0.1", local))
+        client_frames = client.frames()
+        self.exchange(client, sock, sender, already=client_frames)
         self.final_stats(client)
+
+    def test_datagrams_from_another_port_do_not_reach_our_client(self):
+        sock = udp_socket()
+        self.addCleanup(sock.close)
+        other = udp_socket()
+        self.addCleanup(other.close)
+        local = free_udp_port()
+        client = self.start_dialect_client("cannelloni-udp", sock.getsockname()[1],
+                                           ["--cannelloni-local-port", str(local)])
+        self.assertTrue(client.wait_err(r"over UDP from"), self.logs())
+        other.sendto(packet(0, [encode_frame(0x666, b"\x66")]), ("127.0.0.1", local))
+        sock.sendto(packet(0, [encode_frame(0x100, b"\x01")]), ("127.0.0.1", local))
+        self.wait_frames(client, ["100#01"])
+        self.assertEqual(self.final_stats(client)["received"], 1)
 
     def test_sequence_gaps_are_counted_as_lost(self):
         port = free_port()
