@@ -128,7 +128,6 @@ private:
     bool closed_ = false;
     // Events for log_events(), at most one of each kind pending.
     bool log_agreed_ = false, log_error_ = false, log_timeout_ = false, log_closed_ = false, log_eof_ = false;
-    std::uint64_t drops_at_close_ = 0;
 };
 
 // The UDP side's view of its socket: who the peer is, and what the socket dropped.
