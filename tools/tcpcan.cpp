@@ -16,6 +16,7 @@
 #include "bridge.hpp"
 #include "can_config.hpp"
 #include "log.hpp"
+#include "udp_net.hpp"
 
 using namespace tcpcan;
 using namespace tcpcan::linux_port;
@@ -202,6 +203,16 @@ bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
         }))) {
         error = "--cannelloni-peer is for a server with --listen cannelloni-udp@...; a client's peer is --host and --port";
         return false;
+    }
+    if (!o.cannelloni_peer.empty()) {
+        sockaddr_storage address{};
+        socklen_t length = 0;
+        bool has_port = false;
+        const NetResult r = resolve_udp_peer(o.cannelloni_peer, address, length, has_port);
+        if (!r.ok) {
+            error = "--cannelloni-peer " + r.error;
+            return false;
+        }
     }
     config.datagram_peer = o.cannelloni_peer;
     if (o.cannelloni_local_port != -1 && (o.serve || config.dialect != Dialect::cannelloni_udp)) {
