@@ -502,6 +502,12 @@ void CannelloniUdpLink::log_events(std::uint64_t now) {
                     cannelloni::describe(last_bad_), last_bad_offset_, ull(stats_.bad_packets));
         bad_logged_ = stats_.bad_packets;
     }
+    if (p.send_errors + p.oversized_packets != trouble_logged_ && limiter_.allow(name() + " lost", now)) {
+        LOG_WARNING("%s: %llu packets the socket could not deliver (peer not listening?) and %llu too large to read, "
+                    "so far",
+                    link, ull(p.send_errors), ull(p.oversized_packets));
+        trouble_logged_ = p.send_errors + p.oversized_packets;
+    }
     if (sequence_.gaps() != gaps_logged_ && limiter_.allow(name() + " seq-gap", now)) {
         LOG_WARNING("%s: cannelloni sequence gaps: %llu packets lost so far", link, ull(sequence_.lost()));
         gaps_logged_ = sequence_.gaps();

@@ -191,7 +191,7 @@ private:
     bool closed_ = false;
     cannelloni::Error last_bad_ = cannelloni::Error::none;
     std::size_t last_bad_offset_ = 0;
-    std::uint64_t bad_logged_ = 0, gaps_logged_ = 0, foreign_logged_ = 0;
+    std::uint64_t bad_logged_ = 0, gaps_logged_ = 0, foreign_logged_ = 0, trouble_logged_ = 0;
 };
 
 }  // namespace tcpcan::linux_port
