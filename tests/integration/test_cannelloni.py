@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import struct
+import subprocess
 import sys
 import time
 import unittest
@@ -344,6 +345,29 @@ class TestCannelloniUdp(CannelloniTest):
         self.wait_frames(server, ["102#02"])
         stats = self.final_stats(server)
         self.assertEqual(stats["received"], 1)
+
+
+    def test_command_line_errors_are_named(self):
+        cases = [
+            (["server", "--can", "-", "--listen", "cannelloni-udp@127.0.0.1:%d" % free_udp_port(),
+              "--cannelloni-peer", "127.0.0.1:99999"], "--cannelloni-peer '127.0.0.1:99999': port '99999'"),
+            (["server", "--can", "-", "--listen", "cannelloni-udp@127.0.0.1:%d" % free_udp_port(),
+              "--cannelloni-peer", "[::1"], "--cannelloni-peer '[::1': '[' without ']'"),
+            (["server", "--can", "-", "--listen", "cannelloni@127.0.0.1:%d" % free_port(),
+              "--cannelloni-peer", "127.0.0.1"], "--cannelloni-peer is for a server with --listen cannelloni-udp"),
+            (["client", "--can", "-", "--host", "127.0.0.1", "--cannelloni-local-port", "5"],
+             "--cannelloni-local-port is for a client with --dialect cannelloni-udp"),
+            (["client", "--can", "-", "--dialect", "cannelloni-udp", "--host", "127.0.0.1",
+              "--cannelloni-local-port", "70000"], "--cannelloni-local-port"),
+            (["client", "--can", "-", "--dialect", "cannelloni-udp", "--host", "127.0.0.1",
+              "--cannelloni-timeout", "nan"], "--cannelloni-timeout"),
+        ]
+        for args, message in cases:
+            with self.subTest(args=args):
+                r = subprocess.run([test_bridge.TCPCAN] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, timeout=IO_TIMEOUT)
+                self.assertEqual(r.returncode, 2, r.stderr.decode())
+                self.assertIn(message, r.stderr.decode())
 
 
 def main(argv):
