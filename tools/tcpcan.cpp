@@ -5,6 +5,7 @@
 // Exit status: 0 after an orderly stop, 1 for a failure at run time, 2 for bad input.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -26,7 +27,7 @@ namespace {
 constexpr int exit_usage = 2;
 
 struct Options {
-    std::string can;
+    std::vector<std::string> cans;  // --can (server: repeatable), or the canif argument
     std::string host;
     std::string bind = "0.0.0.0";
     int port = 0;
@@ -176,6 +177,41 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--cannelloni-timeout", o.cannelloni_timeout_ms, "cannelloni-udp: send a packet of frames at the latest MS milliseconds after its first frame (default 100, as cannelloni's -t)")->check(duration("milliseconds", 1000, "the default"));
 }
 
+std::string join(const std::vector<std::string>& names) {
+    std::string all;
+    for (const std::string& name : names) {
+        all += (all.empty() ? "" : ", ") + name;
+    }
+    return all;
+}
+
+// The buses: a server serves each --can (at most one stdio, no name twice); a client one.
+bool fill_buses(const Options& o, BridgeConfig& config, std::string& error) {
+    if (!o.serve && o.cans.size() > 1) {
+        error = "--can: a client carries one bus (" + join(o.cans) + " given); run one client per bus";
+        return false;
+    }
+    if (o.cans.size() > 16) {
+        error = "--can: at most 16 buses, " + std::to_string(o.cans.size()) + " given";
+        return false;
+    }
+    for (std::size_t i = 0; i < o.cans.size(); ++i) {
+        if (o.cans[i].empty()) {
+            error = "--can: an empty interface name";
+            return false;
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (o.cans[i] == o.cans[j]) {
+                error = o.cans[i] == "-" ? "--can: stdio ('-') is one bus; give it once"
+                                         : "--can: bus '" + o.cans[i] + "' given twice";
+                return false;
+            }
+        }
+    }
+    config.can_interfaces = o.cans;
+    return true;
+}
+
 // --listen, --dialect and --remote-bus into `config`; a usage error message when they are wrong.
 bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
     const auto parsed = parse_dialect(o.dialect);
@@ -236,8 +272,8 @@ bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
             error = "--listen '" + text + "': " + why;
             return false;
         }
-        if (!r.spec.bus.empty() && r.spec.bus != o.can) {
-            error = "--listen '" + text + "': no bus '" + r.spec.bus + "' (--can gives " + o.can + ")";
+        if (!r.spec.bus.empty() && std::find(o.cans.begin(), o.cans.end(), r.spec.bus) == o.cans.end()) {
+            error = "--listen '" + text + "': no bus '" + r.spec.bus + "' (--can gives " + join(o.cans) + ")";
             return false;
         }
         config.listen.push_back(std::move(r.spec));
@@ -349,7 +385,6 @@ int run(const Options& o) {
 
     BridgeConfig config;
     config.serve = o.serve;
-    config.can_interface = o.can;
     config.host = o.host;
     config.port = static_cast<std::uint16_t>(o.port);
     config.max_version = o.protocol_version;
@@ -416,19 +451,23 @@ int run(const Options& o) {
     if (!fill_security(o, config, error)) {
         return usage_error(error);
     }
-    if (!fill_dialects(o, config, error)) {
+    if (!fill_buses(o, config, error) || !fill_dialects(o, config, error)) {
         return usage_error(error);
     }
-    if ((o.can_bitrate || o.data_bitrate || o.can_fd) && o.can == "-") {
-        return usage_error("--can-bitrate, --data-bitrate and --can-fd need a CAN interface, not stdio ('-')");
+    const bool text_bus = std::any_of(o.cans.begin(), o.cans.end(),
+                                      [](const std::string& can) { return can == "-" || can.rfind("fd:", 0) == 0; });
+    if ((o.can_bitrate || o.data_bitrate || o.can_fd) && text_bus) {
+        return usage_error("--can-bitrate, --data-bitrate and --can-fd need CAN interfaces, not stdio ('-') or fd:IN,OUT");
     }
     if (o.can_bitrate || o.data_bitrate || o.can_fd) {
-        const CanConfigResult r = configure_can_link(o.can, {o.can_bitrate, o.data_bitrate, o.can_fd});
-        if (!r.ok) {
-            LOG_ERROR("%s", r.error.c_str());
-            return 1;
+        for (const std::string& can : o.cans) {
+            const CanConfigResult r = configure_can_link(can, {o.can_bitrate, o.data_bitrate, o.can_fd});
+            if (!r.ok) {
+                LOG_ERROR("%s", r.error.c_str());
+                return 1;
+            }
+            LOG_INFO("%s configured and up", can.c_str());
         }
-        LOG_INFO("%s configured and up", o.can.c_str());
     }
     return run_bridge(config);
 }
@@ -510,7 +549,11 @@ int parse_and_run(int argc, char** argv) {
         app.config_formatter(std::make_shared<SubcommandConfig>(argv[1]));
         sub->fallthrough();
         sub->footer("Also: --config FILE (options from a TOML or INI file; the command line wins), --version");
-        sub->add_option("--can", o.can, "CAN interface, or - for stdin/stdout in candump format")->required();
+        sub->add_option("--can", o.cans,
+                        server ? "CAN interface, or - for stdin/stdout in candump format (repeatable: one bus each)"
+                               : "CAN interface, or - for stdin/stdout in candump format")
+            ->required()
+            ->allow_extra_args(false);
         sub->add_option("--port", o.port, "TCP port")->default_val(3333)->transform(port_number);
         if (server) {
             sub->add_option("--bind", o.bind, "address to listen on")->default_val("0.0.0.0");
@@ -529,7 +572,7 @@ int parse_and_run(int argc, char** argv) {
             o.host = o.bind;
         }
     } else {
-        app.add_option("canif", o.can, "SocketCAN interface, or - for stdin/stdout in candump format")->required();
+        app.add_option("canif", o.cans, "SocketCAN interface, or - for stdin/stdout in candump format")->required()->expected(1);
         app.add_option("--host", o.host, "TCP host")->default_val("localhost");
         app.add_option("--port", o.port, "TCP port")->default_val(20010)->transform(port_number);
         app.add_flag("--serve", o.serve, "serve (bind --host) instead of connecting");
