@@ -163,7 +163,9 @@ void CannelloniTcpLink::receive(std::span<const std::uint8_t> bytes, std::uint64
         last_rx_us_ = now;
     }
     stats_.bytes_in += bytes.size();
-    for (std::size_t round = 0; round <= bytes.size() && !bytes.empty(); ++round) {
+    // Every round consumes at least one byte, so the input's size bounds the rounds.
+    const std::size_t most_rounds = bytes.size();
+    for (std::size_t round = 0; round < most_rounds && !bytes.empty(); ++round) {
         Frame frame;
         const cannelloni::StreamResult r = decoder_.decode(bytes, frame);
         bytes = bytes.subspan(r.consumed);

@@ -99,6 +99,20 @@ TEST_CASE("cannelloni TCP link: handshake first, then frames both ways; error fr
     CHECK_FALSE(link.closed());
 }
 
+TEST_CASE("cannelloni TCP link: many small frames in one read all reach the bus") {
+    LogLimiter limiter;
+    CannelloniTcpLink link("peer", CannelloniOptions{}, limiter, 0);
+    Bytes in = hello;
+    for (std::uint8_t i = 0; i < 200; ++i) {
+        in.insert(in.end(), {0x40, 0x00, 0x01, i, 0x00});  // RTR, len 0: the smallest frame
+    }
+    link.receive(in, 1);
+    const auto got = take_bus(link);
+    REQUIRE(got.size() == 200);
+    CHECK(got[199].id == 0x100 + 199);
+    CHECK(link.stats().frames_received == 200);
+}
+
 TEST_CASE("cannelloni TCP link: a wrong handshake or a bad frame closes it; so does no handshake in time") {
     LogLimiter limiter;
     {
