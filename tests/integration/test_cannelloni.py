@@ -172,6 +172,18 @@ class TestCannelloniTcp(CannelloniTest):
         self.assertEqual(stats["received"], len(PEER_TO_BUS))
         self.assertEqual(stats["sent"], len(BUS_TO_PEER) + 1)
 
+    def test_a_burst_of_small_frames_in_one_write(self):
+        port = free_port()
+        server = self.start_listening("cannelloni", port)
+        sock = self.connect(port)
+        sock.sendall(HANDSHAKE)
+        self.assertEqual(read_exact(sock, 12), HANDSHAKE)
+        n = 1500  # 7.5 kB of 5-byte frames (RTR, len 0, and empty data frames), in one write
+        sock.sendall(b"".join(encode_frame(i & 0x7FF | (CAN_RTR_FLAG if i % 2 else 0), rtr_len=0) for i in range(n)))
+        expected = ["%03X#%s" % (i & 0x7FF, "R" if i % 2 else "") for i in range(n)]
+        self.wait_frames(server, expected)
+        self.assertEqual(self.final_stats(server)["received"], n)
+
     def assert_refused(self, server, port, data, reason):
         sock = self.connect(port)
         sock.sendall(data)
