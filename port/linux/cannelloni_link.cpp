@@ -374,7 +374,7 @@ CannelloniUdpLink::CannelloniUdpLink(std::string name, const CannelloniOptions& 
                                      LogLimiter& limiter, std::uint64_t now)
     : CannelloniLinkBase(std::move(name), options, limiter, now),
       peer_(std::move(peer)),
-      packer_(options.mtu > cannelloni::ipv4_udp_overhead ? options.mtu - cannelloni::ipv4_udp_overhead : 0,
+      packer_(options.mtu > options.ip_udp_overhead ? options.mtu - options.ip_udp_overhead : 0,
               options.flush_timeout_us) {}
 
 std::size_t CannelloniUdpLink::room_towards_peer_bytes() const {

@@ -36,7 +36,8 @@ struct CannelloniOptions {
     Role role = Role::server;
     std::size_t bus = 0;                                   // index into the BusDirectory
     std::uint64_t handshake_timeout_us = 5'000'000;        // TCP: the peer's CANNELLONIv1
-    std::size_t mtu = cannelloni::default_mtu;             // UDP: packets up to mtu − 28 bytes
+    std::size_t mtu = cannelloni::default_mtu;             // UDP: packets up to mtu − ip_udp_overhead bytes
+    std::size_t ip_udp_overhead = cannelloni::ipv4_udp_overhead;  // 48 over IPv6
     std::uint64_t flush_timeout_us = cannelloni::default_flush_timeout_us;  // UDP: cannelloni's -t
 };
 

@@ -241,6 +241,11 @@ MadeDatagram make_datagram_link(const LinkSetup& setup, int fd, const DatagramPe
     CannelloniOptions options;
     options.role = setup.session.role;
     options.bus = setup.bus.value_or(0);
+    sockaddr_storage local{};
+    socklen_t local_length = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) == 0 && local.ss_family == AF_INET6) {
+        options.ip_udp_overhead = cannelloni::ipv6_udp_overhead;
+    }
     if (peer_spec.flush_timeout_us != 0) {
         options.flush_timeout_us = peer_spec.flush_timeout_us;
     }

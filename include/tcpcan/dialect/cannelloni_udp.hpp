@@ -25,6 +25,7 @@ inline constexpr std::uint8_t op_data = 0;
 inline constexpr std::size_t packet_header_size = 5;
 inline constexpr std::size_t default_mtu = 1500;
 inline constexpr std::size_t ipv4_udp_overhead = 28;  // 20 (IPv4) + 8 (UDP)
+inline constexpr std::size_t ipv6_udp_overhead = 48;  // 40 (IPv6) + 8 (UDP), as cannelloni over IPv6
 inline constexpr std::size_t default_payload = default_mtu - ipv4_udp_overhead;
 inline constexpr std::uint64_t default_flush_timeout_us = 100'000;
 

@@ -316,3 +316,60 @@ TEST_CASE("make_datagram_link: cannelloni-udp gets its link and transport; a bad
     CHECK_FALSE(tcp.link->agreed());
     close(fd);
 }
+
+TEST_CASE("cannelloni UDP link: packets the socket does not take are bounded; the overflow is counted, and its sequence number skipped") {
+    LogLimiter limiter;
+    auto peer = std::make_shared<UdpPeer>();
+    peer->known = true;
+    CannelloniUdpLink link("udp", CannelloniOptions{}, peer, limiter, 0);
+    const Frame f = frame(0x7FF, 0, 8);  // 112 of them fill a packet; the 113th finishes it
+    const std::size_t packets = CannelloniUdpLink::max_packets_waiting + 2;
+    for (std::size_t i = 0; i < packets * 112; ++i) {
+        link.offer(f, 0);
+    }
+    // 65 packets finished (the 66th is still being filled): 64 wait, one is dropped.
+    CHECK(link.stats().drop_output_full == 112);
+    std::vector<std::uint8_t> seqs;
+    for (std::size_t i = 0; i < packets && !link.output().empty(); ++i) {
+        seqs.push_back(take_output(link)[2]);
+    }
+    REQUIRE(seqs.size() == CannelloniUdpLink::max_packets_waiting);
+    CHECK(seqs.front() == 0);
+    CHECK(seqs.back() == CannelloniUdpLink::max_packets_waiting - 1);
+    // The next packet's number shows the peer the one that was dropped.
+    link.offer(f, 0);
+    CHECK(take_output(link)[2] == CannelloniUdpLink::max_packets_waiting + 1);
+    link.tick(1'000'000);
+    CHECK(take_output(link)[2] == CannelloniUdpLink::max_packets_waiting + 2);
+    CHECK(link.stats().frames_sent == (CannelloniUdpLink::max_packets_waiting + 1) * 112 + 1);
+}
+
+TEST_CASE("make_datagram_link: over IPv6 packets are 48 bytes smaller than the MTU, as cannelloni's") {
+    const int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        MESSAGE("no IPv6 socket here; skipped");
+        return;
+    }
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        close(fd);
+        MESSAGE("cannot bind ::1 here; skipped");
+        return;
+    }
+    LogLimiter limiter;
+    LinkSetup setup;
+    setup.dialect = Dialect::cannelloni_udp;
+    setup.name = "udp6";
+    setup.limiter = &limiter;
+    MadeDatagram made = make_datagram_link(setup, fd, DatagramPeer{false, "[::1]:9", 0});
+    REQUIRE(made.link != nullptr);
+    for (int i = 0; i < 200; ++i) {
+        made.link->offer(frame(0x7FF, 0, 8), 0);  // 13 bytes each
+    }
+    // (1,452 − 5) / 13 = 111 frames in the first packet (1,448 bytes), not 112.
+    const auto out = made.link->output();
+    CHECK(out.size() == 5 + 111 * 13);
+    close(fd);
+}
