@@ -34,6 +34,7 @@ struct Options {
     bool serve = false;
     bool verbose = false;
     bool no_retry = false;
+    bool port_given = false;  // --port on the command line or in the configuration file
     std::string log_level = "INFO";
     bool no_seq = false;
     bool timestamps = false;
@@ -58,9 +59,16 @@ struct Options {
     std::vector<std::string> listen;
     std::string dialect = "tcpcan";
     std::string remote_bus;
+    // Each dialect's own options go below its line (one block each keeps merges apart).
+    // socketcand:
+
+    // cannelloni:
     std::string cannelloni_peer;
     double cannelloni_timeout_ms = 0;
     int cannelloni_local_port = -1;
+
+    // canip:
+
 };
 
 // Numbers on the command line and in configuration files are plain decimal: CLI11 alone would
@@ -172,9 +180,15 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--listen", o.listen, "server: listen for DIALECT@[ADDR:]PORT[:BUS] (repeatable; replaces --port): tcpcan, socketcand, cannelloni, cannelloni-udp, canip; BUS ties the listener to one --can bus");
     app.add_option("--dialect", o.dialect, "client: the protocol spoken to the server: tcpcan (default), cannelloni, cannelloni-udp or canip")->default_val("tcpcan");
     app.add_option("--remote-bus", o.remote_bus, "client: the server's bus to join, by name (tcpcan version 2 bus request)");
+    // socketcand's options:
+
+    // cannelloni's options:
     app.add_option("--cannelloni-peer", o.cannelloni_peer, "server, cannelloni-udp: take packets only from ADDR (any port) and send to ADDR:PORT from the start; default: the first sender is the peer");
     app.add_option("--cannelloni-local-port", o.cannelloni_local_port, "client, cannelloni-udp: the local UDP port cannelloni sends to (its -r; default: --port, as cannelloni's -l and -r are both 20000; 0 = any)")->transform(decimal_integer(0, 65535));
     app.add_option("--cannelloni-timeout", o.cannelloni_timeout_ms, "cannelloni-udp: send a packet of frames at the latest MS milliseconds after its first frame (default 100, as cannelloni's -t)")->check(duration("milliseconds", 1000, "the default"));
+
+    // canip's options:
+
 }
 
 std::string join(const std::vector<std::string>& names) {
@@ -212,28 +226,8 @@ bool fill_buses(const Options& o, BridgeConfig& config, std::string& error) {
     return true;
 }
 
-// --listen, --dialect and --remote-bus into `config`; a usage error message when they are wrong.
-bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
-    const auto parsed = parse_dialect(o.dialect);
-    if (!parsed) {
-        error = "--dialect '" + o.dialect + "': unknown dialect, expected " + dialect_list();
-        return false;
-    }
-    if (o.serve && *parsed != Dialect::tcpcan) {
-        error = "--dialect is for clients; a server speaks a dialect on a listener: --listen " + o.dialect + "@PORT";
-        return false;
-    }
-    std::string why;
-    if (!o.serve && !dialect_built(*parsed, Role::client, why)) {
-        error = "--dialect " + o.dialect + ": " + why;
-        return false;
-    }
-    config.dialect = *parsed;
-    if (!o.remote_bus.empty() && o.serve) {
-        error = "--remote-bus is for clients: it names the server's bus to join";
-        return false;
-    }
-    config.remote_bus = o.remote_bus;
+// cannelloni's options (--cannelloni-*) into `config`, after --dialect and --port.
+bool fill_cannelloni(const Options& o, BridgeConfig& config, std::string& error) {
     if (!o.cannelloni_peer.empty() && !(o.serve && std::any_of(o.listen.begin(), o.listen.end(), [](const std::string& l) {
             return l.rfind("cannelloni-udp@", 0) == 0;
         }))) {
@@ -258,8 +252,56 @@ bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
     config.datagram_local_port =
         static_cast<std::uint16_t>(o.cannelloni_local_port == -1 ? config.port : o.cannelloni_local_port);
     config.datagram_flush_us = static_cast<std::uint64_t>(std::llround(o.cannelloni_timeout_ms * 1000));
+    return true;
+}
+
+// --listen, --dialect and --remote-bus into `config`; a usage error message when they are wrong.
+bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
+    const auto parsed = parse_dialect(o.dialect);
+    if (!parsed) {
+        error = "--dialect '" + o.dialect + "': unknown dialect, expected " + dialect_list();
+        return false;
+    }
+    if (o.serve && *parsed != Dialect::tcpcan) {
+        error = "--dialect is for clients; a server speaks a dialect on a listener: --listen " + o.dialect + "@PORT";
+        return false;
+    }
+    std::string why;
+    if (!o.serve && !dialect_built(*parsed, Role::client, why)) {
+        error = "--dialect " + o.dialect + ": " + why;
+        return false;
+    }
+    config.dialect = *parsed;
+    if (!o.remote_bus.empty() && o.serve) {
+        error = "--remote-bus is for clients: it names the server's bus to join";
+        return false;
+    }
+    if (!o.remote_bus.empty()) {
+        const bool printable = std::all_of(o.remote_bus.begin(), o.remote_bus.end(), [](char c) { return c > 0x20 && c < 0x7F; });
+        if (o.remote_bus.size() > 64 || !printable) {
+            error = "--remote-bus '" + o.remote_bus + "': a bus name is 1 to 64 printable ASCII characters, no spaces";
+            return false;
+        }
+        if (*parsed != Dialect::tcpcan) {
+            error = "--remote-bus names a bus with tcpcan's bus request: it needs --dialect tcpcan";
+            return false;
+        }
+        if (o.protocol_version < 2) {
+            error = "--remote-bus needs protocol version 2 (version 1 has no bus request)";
+            return false;
+        }
+    }
+    config.remote_bus = o.remote_bus;
+    if (!fill_cannelloni(o, config, error)) {
+        return false;
+    }
     if (!o.listen.empty() && !o.serve) {
         error = "--listen is for servers (tcpcan server, or --serve); a client connects with --host and --port";
+        return false;
+    }
+    if (!o.listen.empty() && o.port_given) {
+        error = "--port and --listen: with --listen the server listens only where --listen says; for tcpcan on that "
+                "port too, add --listen tcpcan@" + std::to_string(o.port);
         return false;
     }
     for (const std::string& text : o.listen) {
@@ -568,6 +610,7 @@ int parse_and_run(int argc, char** argv) {
             return rc;
         }
         o.serve = server;
+        o.port_given = sub->count("--port") > 0;
         if (server) {
             o.host = o.bind;
         }
@@ -586,6 +629,7 @@ int parse_and_run(int argc, char** argv) {
         if (const int rc = parse(app, argc, argv); rc >= 0) {
             return rc;
         }
+        o.port_given = app.count("--port") > 0;
     }
     return run(o);
 }

@@ -488,6 +488,13 @@ private:
         setup.remote_bus = config_.remote_bus;
         setup.limiter = &limiter_;
         setup.now = now_;
+        // Each dialect's settings from config_ go below its line (one block each keeps merges apart).
+        // socketcand:
+
+        // cannelloni:
+
+        // canip:
+
         MadeLink made = make_link(setup);
         if (!made.link) {
             LOG_ERROR("%s: %s", c.name.c_str(), made.error.c_str());
@@ -949,7 +956,7 @@ private:
             Link& link = *c.link;
             link.tick(now_);
             flush(c);
-            if (!c.attached && link.ready() && !link.closed()) {
+            if (!c.attached && link.agreed() && !link.closed()) {
                 admit(c);
                 flush(c);
             }

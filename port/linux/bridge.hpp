@@ -27,12 +27,19 @@ struct BridgeConfig {
     // (--remote-bus; tcpcan version 2 and dialects that name buses).
     Dialect dialect = Dialect::tcpcan;
     std::string remote_bus;
+    // Each dialect's own options go below its line (one block each keeps merges apart).
+    // socketcand:
+
+    // cannelloni:
     // Datagram dialects (cannelloni-udp): a server's fixed peer "ADDR[:PORT]" (empty: the
     // first sender), and the flush timeout of packed frames (0: the dialect's default).
     std::string datagram_peer;
     std::uint64_t datagram_flush_us = 0;
     // Client of a datagram dialect: the local UDP port the peer sends to (0 = any).
     std::uint16_t datagram_local_port = 0;
+
+    // canip:
+
     std::uint32_t max_version = highest_version;
     std::uint32_t min_version = 1;  // refuse to agree below this (no fallback to 1 when 2)
     std::uint32_t features = feature::sequence;

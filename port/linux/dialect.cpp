@@ -189,10 +189,21 @@ MadeLink make_link(const LinkSetup& setup) {
     static const FilterSet<1> no_subscription;
     switch (setup.dialect) {
     case Dialect::tcpcan: {
-        auto link = std::make_unique<TcpcanLink>(setup.name, setup.session,
+        SessionOptions session = setup.session;
+        // A server lets a client name its bus only where there is a choice: an untied
+        // listener of several buses (with one bus, nothing changes on the wire).
+        if (session.role == Role::server && !setup.bus && setup.buses != nullptr && setup.buses->names.size() > 1) {
+            session.features |= feature::bus;
+        }
+        auto link = std::make_unique<TcpcanLink>(setup.name, session,
                                                  setup.subscription ? *setup.subscription : no_subscription,
                                                  *setup.limiter, setup.now);
         link->tie_to_bus(setup.bus.value_or(0));
+        if (!setup.remote_bus.empty() && !link->request_bus(setup.remote_bus)) {
+            made.error = "--remote-bus '" + setup.remote_bus + "': a bus name is 1 to 64 printable characters, no spaces";
+            return made;
+        }
+        link->serve_buses(setup.buses);
         made.link = std::move(link);
         return made;
     }

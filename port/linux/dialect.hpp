@@ -83,6 +83,13 @@ struct LinkSetup {
     std::string remote_bus;               // client: the bus asked of the server by name
     LogLimiter* limiter = nullptr;
     std::uint64_t now = 0;
+    // Each dialect's own settings go below its line (one block each keeps merges apart).
+    // socketcand:
+
+    // cannelloni:
+
+    // canip:
+
 };
 
 struct MadeLink {

@@ -162,6 +162,84 @@ class TestBuses(BusTest):
         self.assertNotIn("for bus", server.err(), self.logs())
 
 
+class TestBusRequest(BusTest):
+    """tcpcan's bus request (--remote-bus, PROTOCOL.md 4.7): a client joins a bus by name."""
+
+    def test_clients_choose_their_bus_by_name(self):
+        port = free_port()
+        server, bus2 = self.start_two_bus_server(["tcpcan@127.0.0.1:%d" % port])
+        on_first = self.start_client(port, ["--remote-bus", "-"], name="on-first")
+        on_second = self.start_client(port, ["--remote-bus", bus2.spec], name="on-second")
+        default = self.start_client(port, name="default")  # names none: the first bus
+        for c, bus in ((on_first, "-"), (on_second, bus2.spec)):
+            self.assertTrue(c.wait_err(r"on bus '%s'" % re.escape(bus)), self.logs())
+        self.assertTrue(server.wait_err(r"on bus '%s'" % re.escape(bus2.spec)), self.logs())
+        self.assertIn("features agreed: seq,bus", on_second.err())
+        self.assertIn("features agreed: seq\n" if False else "features agreed: seq", default.err())
+
+        on_second.send(["222#02"])
+        bus2.send(["333#03"])
+        on_first.send(["111#01"])
+        server.send(["444#04"])
+        self.wait_frames(server, ["111#01"])
+        self.assertEqual(bus2.wait_frames(1), ["222#02"], self.logs())
+        self.wait_frames(on_second, ["333#03"])
+        self.assertEqual(sorted(on_first.wait_lines(1)), ["444#04"], self.logs())
+        self.assertEqual(sorted(default.wait_lines(2)), ["111#01", "444#04"], self.logs())
+        self.stop(server, on_first, on_second, default)
+        self.assertEqual(server.frames(), ["111#01"], self.logs())
+        self.assertEqual(bus2.frames(), ["222#02"], self.logs())
+        self.assertEqual(on_second.frames(), ["333#03"], self.logs())
+        self.assertEqual(on_first.frames(), ["444#04"], self.logs())
+        self.assertEqual(sorted(default.frames()), ["111#01", "444#04"], self.logs())
+        # A client that names no bus sees the same 'h' as before: no BUS in its features.
+        self.assertNotIn("seq,bus", default.err())
+
+    def test_an_unknown_bus_is_refused_with_its_name(self):
+        port = free_port()
+        server, bus2 = self.start_two_bus_server(["tcpcan@127.0.0.1:%d" % port])
+        c = self.start_client(port, ["--remote-bus", "can7", "--no-retry"], version=None)
+        self.assertEqual(c.wait(), 1, self.logs())
+        self.assertRegex(c.err(), r"closed by peer: unsupported request \(unknown bus 'can7' \(buses: - %s\)\)"
+                         % re.escape(bus2.spec))
+        self.assertTrue(server.wait_err(r"asked for bus 'can7', which this server does not serve"), self.logs())
+        # The server is unharmed: another client still joins.
+        other = self.start_client(port, ["--remote-bus", bus2.spec], name="other")
+        bus2.send(["123#45"])
+        self.wait_frames(other, ["123#45"])
+        self.stop(server, other)
+
+    def test_a_raw_client_gets_the_answer_bytes(self):
+        port = free_port()
+        server, bus2 = self.start_two_bus_server(["tcpcan@127.0.0.1:%d" % port])
+        name = bus2.spec.encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=START_TIMEOUT) as s:
+            s.sendall(bytes.fromhex("76 04 00 00 00 02 68 04 00 00 00 08") + b"b" + bytes([len(name)]) + name)
+            got = b""
+            want = bytes.fromhex("76 04 00 00 00 02 68 04 00 00 00 09") + b"b" + bytes([len(name)]) + name
+            deadline = time.monotonic() + START_TIMEOUT
+            while len(got) < len(want) and time.monotonic() < deadline:
+                got += s.recv(len(want) - len(got))
+            self.assertEqual(got, want, self.logs())
+            # A frame on bus 2 reaches this client (no SEQ agreed: plain 'f').
+            bus2.send(["321#AB"])
+            frame = b""
+            while len(frame) < 9 and time.monotonic() < deadline:
+                frame += s.recv(9 - len(frame))
+            self.assertEqual(frame, bytes.fromhex("66 07 00 00 00 03 21 01 AB"), self.logs())
+        self.stop(server)
+
+    def test_a_one_bus_server_does_not_offer_it_and_the_client_says_so(self):
+        port = free_port()
+        server = self.start_server(port)
+        c = self.start_client(port, ["--remote-bus", "can1", "--no-retry"], version=None)
+        self.assertEqual(c.wait(), 1, self.logs())
+        self.assertIn("the server does not serve buses by name", c.err())
+        self.assertTrue(server.wait_err(r"closed by peer: unsupported request \(a bus request, which the server does "
+                                        r"not offer\)"), self.logs())
+        self.stop(server)
+
+
 class TestBusCommandLine(BusTest):
     """Wrong bus options are usage errors (exit 2) that name what is wrong."""
 
@@ -179,8 +257,13 @@ class TestBusCommandLine(BusTest):
         self.usage_error(["server", "--can", "-", "--listen", "socketcand@5000"], "not built yet")
         self.usage_error(["server", "--can", "-", "--listen", "tcpcan5000"], "no '@' after the dialect")
         self.usage_error(["server", "--can", "-", "--remote-bus", "x"], "--remote-bus is for clients")
+        self.usage_error(["server", "--can", "-", "--port", "5000", "--listen", "tcpcan@5001"],
+                         "add --listen tcpcan@5000")
         self.usage_error(["client", "--can", "-", "--host", "h", "--listen", "tcpcan@1"], "--listen is for servers")
         self.usage_error(["client", "--can", "-", "--host", "h", "--dialect", "klingon"], "unknown dialect")
+        self.usage_error(["client", "--can", "-", "--host", "h", "--remote-bus", "can 1"], "no spaces")
+        self.usage_error(["client", "--can", "-", "--host", "h", "--remote-bus", "x", "--protocol-version", "1"],
+                         "needs protocol version 2")
 
     def test_a_bad_descriptor_bus_is_refused_at_start(self):
         p = subprocess.run([test_bridge.TCPCAN, "server", "--can", "fd:97,98", "--bind", "127.0.0.1", "--port",
