@@ -184,6 +184,22 @@ class TestCannelloniTcp(CannelloniTest):
         self.wait_frames(server, expected)
         self.assertEqual(self.final_stats(server)["received"], n)
 
+    def test_our_client_reconnects_after_their_server_hangs_up(self):
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        listener.settimeout(IO_TIMEOUT + 5)
+        client = self.start_dialect_client("cannelloni", listener.getsockname()[1])
+        for round_ in range(2):
+            sock, _ = listener.accept()
+            sock.settimeout(IO_TIMEOUT)
+            self.assertEqual(read_exact(sock, 12), HANDSHAKE, "round %d%s" % (round_, self.logs()))
+            sock.sendall(HANDSHAKE + encode_frame(0x200 + round_, bytes([round_])))
+            self.wait_frames(client, ["%03X#%02X" % (0x200 + r, r) for r in range(round_ + 1)])
+            client.send(["%03X#%02X" % (0x300 + round_, round_)])
+            self.assertEqual(read_exact(sock, 6), encode_frame(0x300 + round_, bytes([round_])))
+            sock.close()  # cannelloni's server going away: our client connects again
+        self.assertEqual(self.final_stats(client)["received"], 2)
+
     def assert_refused(self, server, port, data, reason):
         sock = self.connect(port)
         sock.sendall(data)
