@@ -396,6 +396,56 @@ def socketcand_link_seeds():
         "pipelined": bytes([0]) + l_receive("< open - >< rawmode >< echo >< fdmode >") + frames +
         (l_take(3) + l_wait(300)) * 6,
     }
+# ---- fuzz_cannelloni_tcp / fuzz_cannelloni_udp: cannelloni streams and packets -----------
+# Frames written from cannelloni's doc/tcp_protocol.md: can_id u32 BE (EFF 0x80000000,
+# RTR 0x40000000, ERR 0x20000000), len u8 (0x80 = FD), FD flags u8, data (none for RTR).
+
+CANNELLONI_FRAMES = {
+    "std": bytes.fromhex("0000012304deadbeef"),
+    "empty": bytes.fromhex("0000000000"),
+    "ext": bytes.fromhex("92345678020102"),
+    "rtr": bytes.fromhex("400007ff03"),
+    "rtr-ext": bytes.fromhex("c1abcdef08"),
+    "fd12": bytes.fromhex("000001008c01") + bytes(range(12)),
+    "fd64": bytes.fromhex("9fffffffc003") + bytes(range(64)),
+    "err": bytes.fromhex("2000000408") + bytes(8),
+}
+CANNELLONI_BAD = {
+    "classic9": bytes.fromhex("0000012309") + bytes(9),
+    "fd65": bytes.fromhex("00000123c1"),
+    "fd10": bytes.fromhex("000001238a00") + bytes(10),
+    "rtr-fd": bytes.fromhex("400001238000"),
+    "std-big": bytes.fromhex("0000080000"),
+}
+
+
+def cannelloni_tcp_seeds():
+    hello = b"CANNELLONIv1"
+    every = b"".join(CANNELLONI_FRAMES.values())
+    seeds = {"hello-only": bytes([0]) + hello, "bad-hello": bytes([0]) + b"CANNELLONIv2",
+             "all-whole": bytes([0]) + hello + every, "all-bytewise": bytes([1]) + hello + every,
+             "all-by-7": bytes([7]) + hello + every}
+    for name, frame in CANNELLONI_FRAMES.items():
+        seeds[f"frame-{name}"] = bytes([3]) + hello + frame
+    for name, frame in CANNELLONI_BAD.items():
+        seeds[f"bad-{name}"] = bytes([2]) + hello + frame
+    return seeds
+
+
+def cannelloni_packet(seq, frames):
+    return bytes([2, 0, seq]) + u16(len(frames)) + b"".join(frames)
+
+
+def cannelloni_udp_seeds():
+    seeds = {"empty": cannelloni_packet(0, []), "all": cannelloni_packet(7, list(CANNELLONI_FRAMES.values())),
+             "short": bytes([2, 0, 0, 0])}
+    for name, frame in CANNELLONI_FRAMES.items():
+        seeds[f"frame-{name}"] = cannelloni_packet(255, [frame])
+    for name, frame in CANNELLONI_BAD.items():
+        seeds[f"bad-{name}"] = cannelloni_packet(1, [frame])
+    seeds["count-high"] = cannelloni_packet(2, [CANNELLONI_FRAMES["std"]])[:3] + u16(2) + CANNELLONI_FRAMES["std"]
+    seeds["trailing"] = cannelloni_packet(3, [CANNELLONI_FRAMES["std"]]) + b"\x00"
+    return seeds
 
 
 def main():
@@ -409,6 +459,8 @@ def main():
     write_seeds("fuzz_candump_line", candump_seeds(vectors))
     write_seeds("fuzz_socketcand", socketcand_seeds())
     write_seeds("fuzz_socketcand_link", socketcand_link_seeds())
+    write_seeds("fuzz_cannelloni_tcp", cannelloni_tcp_seeds())
+    write_seeds("fuzz_cannelloni_udp", cannelloni_udp_seeds())
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@
 #include "bridge.hpp"
 #include "can_config.hpp"
 #include "log.hpp"
+#include "udp_net.hpp"
 
 using namespace tcpcan;
 using namespace tcpcan::linux_port;
@@ -65,6 +66,9 @@ struct Options {
     std::string beacon_to;
 
     // cannelloni:
+    std::string cannelloni_peer;
+    double cannelloni_timeout_ms = 0;
+    int cannelloni_local_port = -1;
 
     // canip:
 
@@ -184,6 +188,9 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--beacon-to", o.beacon_to, "server: send the beacon to ADDR[:PORT] instead (IPv4, port 42000 by default); implies --beacon");
 
     // cannelloni's options:
+    app.add_option("--cannelloni-peer", o.cannelloni_peer, "server, cannelloni-udp: take packets only from ADDR (any port) and send to ADDR:PORT from the start; default: the first sender is the peer");
+    app.add_option("--cannelloni-local-port", o.cannelloni_local_port, "client, cannelloni-udp: the local UDP port cannelloni sends to (its -r; default: --port, as cannelloni's -l and -r are both 20000; 0 = any)")->transform(decimal_integer(0, 65535));
+    app.add_option("--cannelloni-timeout", o.cannelloni_timeout_ms, "cannelloni-udp: send a packet of frames at the latest MS milliseconds after its first frame (default 100, as cannelloni's -t)")->check(duration("milliseconds", 1000, "the default"));
 
     // canip's options:
 
@@ -261,6 +268,35 @@ bool fill_beacon(const Options& o, BridgeConfig& config, std::string& error) {
     return true;
 }
 
+// cannelloni's options (--cannelloni-*) into `config`, after --dialect and --port.
+bool fill_cannelloni(const Options& o, BridgeConfig& config, std::string& error) {
+    if (!o.cannelloni_peer.empty() && !(o.serve && std::any_of(o.listen.begin(), o.listen.end(), [](const std::string& l) {
+            return l.rfind("cannelloni-udp@", 0) == 0;
+        }))) {
+        error = "--cannelloni-peer is for a server with --listen cannelloni-udp@...; a client's peer is --host and --port";
+        return false;
+    }
+    if (!o.cannelloni_peer.empty()) {
+        sockaddr_storage address{};
+        socklen_t length = 0;
+        bool has_port = false;
+        const NetResult r = resolve_udp_peer(o.cannelloni_peer, address, length, has_port);
+        if (!r.ok) {
+            error = "--cannelloni-peer " + r.error;
+            return false;
+        }
+    }
+    config.datagram_peer = o.cannelloni_peer;
+    if (o.cannelloni_local_port != -1 && (o.serve || config.dialect != Dialect::cannelloni_udp)) {
+        error = "--cannelloni-local-port is for a client with --dialect cannelloni-udp; a server's port is in --listen";
+        return false;
+    }
+    config.datagram_local_port =
+        static_cast<std::uint16_t>(o.cannelloni_local_port == -1 ? config.port : o.cannelloni_local_port);
+    config.datagram_flush_us = static_cast<std::uint64_t>(std::llround(o.cannelloni_timeout_ms * 1000));
+    return true;
+}
+
 // --listen, --dialect and --remote-bus into `config`; a usage error message when they are wrong.
 bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
     const auto parsed = parse_dialect(o.dialect);
@@ -298,6 +334,9 @@ bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
         }
     }
     config.remote_bus = o.remote_bus;
+    if (!fill_cannelloni(o, config, error)) {
+        return false;
+    }
     if (!o.listen.empty() && !o.serve) {
         error = "--listen is for servers (tcpcan server, or --serve); a client connects with --host and --port";
         return false;

@@ -34,6 +34,7 @@
 #include "tcpcan_link.hpp"
 #include "tls.hpp"
 #include "transport.hpp"
+#include "udp_net.hpp"
 
 namespace tcpcan::linux_port {
 
@@ -243,6 +244,12 @@ private:
                 }
                 bus = index;
             }
+            if (is_datagram(spec.dialect)) {
+                if (!open_datagram_listener(spec, host, bus)) {
+                    return false;
+                }
+                continue;
+            }
             std::vector<int> fds;
             const NetResult r = listen_tcp(host, spec.port, fds);
             if (!r.ok) {
@@ -297,6 +304,78 @@ private:
         LOG_INFO("socketcand beacon every 3 s to %s: %s", beacon_->destination().c_str(),
                  escape_text(beacon_->text()).c_str());
         return true;
+    }
+
+    // A datagram dialect has no accept(): each bound socket is one connection, for good.
+    bool open_datagram_listener(const ListenSpec& spec, const std::string& host, std::optional<std::size_t> bus) {
+        std::vector<int> fds;
+        const NetResult r = bind_udp(host, spec.port, fds);
+        if (!r.ok) {
+            LOG_ERROR("cannot listen on %s UDP port %u: %s", host.c_str(), spec.port, r.error.c_str());
+            return false;
+        }
+        for (std::size_t i = 0; i < fds.size(); ++i) {
+            const std::string local = local_name(fds[i]);
+            Connection& c = add_connection(fds[i], std::string(dialect_name(spec.dialect)) + " " + local, false);
+            c.dialect = spec.dialect;
+            c.bus = bus;
+            if (!start_datagram_link(c, Role::server, {false, config_.datagram_peer, config_.datagram_flush_us})) {
+                for (std::size_t j = i + 1; j < fds.size(); ++j) {
+                    ::close(fds[j]);
+                }
+                return false;
+            }
+            LOG_INFO("listening on %s (%s over UDP, %s, peer %s)", local.c_str(),
+                     std::string(dialect_name(spec.dialect)).c_str(), served_buses(spec.dialect, bus).c_str(),
+                     config_.datagram_peer.empty() ? "the first sender" : config_.datagram_peer.c_str());
+        }
+        const std::string exposed = exposure_warning(host, spec.port, false, config_.read_only,
+                                                     !config_.allow_transmit.empty());
+        if (!exposed.empty()) {
+            LOG_WARNING("%s", exposed.c_str());
+        }
+        return true;
+    }
+
+    // The link and transport of a datagram socket; false when there is none (`c` is gone).
+    bool start_datagram_link(Connection& c, Role role, const DatagramPeer& peer) {
+        c.policy = policy_for(c.identity);
+        LinkSetup setup;
+        setup.dialect = c.dialect;
+        setup.name = c.name;
+        setup.session = session_options(role, config_.max_version);
+        setup.buses = &buses_;
+        setup.bus = c.bus;
+        setup.limiter = &limiter_;
+        setup.now = now_;
+        MadeDatagram made = make_datagram_link(setup, c.fd, peer);
+        if (!made.link) {
+            LOG_ERROR("%s: %s", c.name.c_str(), made.error.c_str());
+            remove_connection(c);
+            exit_status_ = 1;
+            return false;
+        }
+        c.transport = std::move(made.transport);
+        c.link = std::move(made.link);
+        return true;
+    }
+
+    // Client of a datagram dialect: a connected socket, and frames flow at once.
+    void connect_datagram() {
+        int fd = -1;
+        const std::string target = config_.host + ":" + std::to_string(config_.port);
+        const NetResult r = connect_udp(config_.host, config_.port, config_.datagram_local_port, fd);
+        if (!r.ok) {
+            connection_failed(target + ": " + r.error);
+            return;
+        }
+        Connection& c = add_connection(fd, target, false);
+        c.dialect = config_.dialect;
+        c.bus = 0;
+        if (start_datagram_link(c, Role::client, {true, {}, config_.datagram_flush_us})) {
+            LOG_INFO("%s: %s over UDP from %s (no connection: frames go at once)", target.c_str(),
+                     std::string(dialect_name(config_.dialect)).c_str(), local_name(fd).c_str());
+        }
     }
 
     // 'can0', 'can1': quoted, as a name may hold a comma (fd:3,4).
@@ -583,6 +662,10 @@ private:
     }
 
     void connect_to_server() {
+        if (is_datagram(config_.dialect)) {
+            connect_datagram();
+            return;
+        }
         int fd = -1;
         bool in_progress = false;
         const std::uint32_t version = fallback_to_v1_ ? 1 : config_.max_version;

@@ -37,6 +37,12 @@ struct BridgeConfig {
     std::string beacon_description = "tcpcan";
 
     // cannelloni:
+    // Datagram dialects (cannelloni-udp): a server's fixed peer "ADDR[:PORT]" (empty: the
+    // first sender), and the flush timeout of packed frames (0: the dialect's default).
+    std::string datagram_peer;
+    std::uint64_t datagram_flush_us = 0;
+    // Client of a datagram dialect: the local UDP port the peer sends to (0 = any).
+    std::uint16_t datagram_local_port = 0;
 
     // canip:
 

@@ -8,6 +8,8 @@
 #include "socketcand_link.hpp"
 
 // cannelloni's links:
+#include "cannelloni_link.hpp"
+#include "udp_net.hpp"
 
 // canip's link:
 
@@ -85,10 +87,8 @@ bool dialect_built(Dialect dialect, Role role, std::string& why) {
         return true;
 
     case Dialect::cannelloni:
-        return not_built(dialect, why);
-
     case Dialect::cannelloni_udp:
-        return not_built(dialect, why);
+        return true;
 
     case Dialect::canip:
         return not_built(dialect, why);
@@ -221,16 +221,57 @@ MadeLink make_link(const LinkSetup& setup) {
         return made;
     }
 
-    case Dialect::cannelloni:
-        break;
+    case Dialect::cannelloni: {
+        CannelloniOptions options;
+        options.role = setup.session.role;
+        options.bus = setup.bus.value_or(0);
+        options.handshake_timeout_us = setup.session.negotiation_timeout_us;
+        made.link = std::make_unique<CannelloniTcpLink>(setup.name, options, *setup.limiter, setup.now);
+        return made;
+    }
 
     case Dialect::cannelloni_udp:
-        break;
+        made.error = "cannelloni-udp has no connection to accept: its socket comes from make_datagram_link()";
+        return made;
 
     case Dialect::canip:
         break;
     }
     made.error = "the " + std::string(dialect_name(setup.dialect)) + " dialect has no link in make_link()";
+    return made;
+}
+
+MadeDatagram make_datagram_link(const LinkSetup& setup, int fd, const DatagramPeer& peer_spec) {
+    MadeDatagram made;
+    if (setup.dialect != Dialect::cannelloni_udp) {
+        made.error = "the " + std::string(dialect_name(setup.dialect)) + " dialect is not carried over UDP";
+        return made;
+    }
+    auto peer = std::make_shared<UdpPeer>();
+    peer->connected = peer_spec.connected;
+    peer->known = peer_spec.connected;
+    if (!peer_spec.connected && !peer_spec.fixed_peer.empty()) {
+        const NetResult r = resolve_udp_peer(peer_spec.fixed_peer, peer->address, peer->address_length, peer->port_fixed);
+        if (!r.ok) {
+            made.error = "--cannelloni-peer " + r.error;
+            return made;
+        }
+        peer->address_fixed = true;
+        peer->known = peer->port_fixed;  // without a port, the peer's first packet says where to answer
+    }
+    CannelloniOptions options;
+    options.role = setup.session.role;
+    options.bus = setup.bus.value_or(0);
+    sockaddr_storage local{};
+    socklen_t local_length = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) == 0 && local.ss_family == AF_INET6) {
+        options.ip_udp_overhead = cannelloni::ipv6_udp_overhead;
+    }
+    if (peer_spec.flush_timeout_us != 0) {
+        options.flush_timeout_us = peer_spec.flush_timeout_us;
+    }
+    made.transport = make_udp_transport(fd, peer);
+    made.link = std::make_unique<CannelloniUdpLink>(setup.name, options, std::move(peer), *setup.limiter, setup.now);
     return made;
 }
 

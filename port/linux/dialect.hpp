@@ -17,6 +17,7 @@
 
 #include "link.hpp"
 #include "log.hpp"
+#include "transport.hpp"
 
 namespace tcpcan::linux_port {
 
@@ -100,5 +101,21 @@ struct MadeLink {
 
 // The Link for a new connection (server: accepted on a listener; client: connected).
 [[nodiscard]] MadeLink make_link(const LinkSetup& setup);
+
+// A datagram dialect (is_datagram) has no connection: one socket per listener address (or
+// the client's connected socket) gets one Link and the socket's Transport, for good.
+struct DatagramPeer {
+    bool connected = false;         // client: a connected socket; the kernel checks the sender
+    std::string fixed_peer;         // server: "ADDR[:PORT]" (--cannelloni-peer); empty = the first sender
+    std::uint64_t flush_timeout_us = 0;  // 0 = the dialect's default
+};
+
+struct MadeDatagram {
+    std::unique_ptr<Link> link;  // nullptr when `error` says why
+    std::unique_ptr<Transport> transport;
+    std::string error;
+};
+
+[[nodiscard]] MadeDatagram make_datagram_link(const LinkSetup& setup, int fd, const DatagramPeer& peer);
 
 }  // namespace tcpcan::linux_port

@@ -21,8 +21,9 @@ set -uo pipefail
 export LC_ALL=C
 
 SCENARIOS=(smoke frames legacy_cli burst proto_v1 filters timestamps two_clients slow_rx
-    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk two_buses socketcand)
+    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk two_buses socketcand cannelloni)
 declare -A ABOUT=(
+    [cannelloni]="cannelloni over TCP (IF0 server, IF1 client) and UDP (IF0 server with a fixed peer, IF2 client): the reference frames both ways, exact; 10,000 empty frames over TCP, none lost"
     [smoke]="cansend/candump on the first interface only: the kernel, vcan and can-utils work"
     [frames]="classic, extended, RTR, CAN FD (BRS, ESI), 8- and 64-byte frames: IF0 -> server -> TCP -> client -> IF1 and back"
     [legacy_cli]="tcpcan's original form (--serve / --host / --port canif) carries the same frames both ways"
@@ -953,6 +954,38 @@ sc_tls_psk() {
     expect_stat s dropped 0
     expect_stat s tls_refused 1
     say "two exchanges over TLS, exact; the wrong key refused by name"
+}
+
+# One server speaks cannelloni over TCP and over UDP; two of our clients speak it back.
+sc_cannelloni() {
+    local udp=$((PORT + 1)) local_port=$((PORT + 2)) n
+    spawn s "$TCPCAN" server --can "$IF0" --listen "cannelloni@127.0.0.1:$PORT" --listen "cannelloni-udp@127.0.0.1:$udp" \
+        --cannelloni-peer "127.0.0.1:$local_port" "${LOGOPT[@]}"
+    wait_listening s "$PORT"
+    spawn c "$TCPCAN" client --can "$IF1" --dialect cannelloni --host 127.0.0.1 --port "$PORT" "${LOGOPT[@]}"
+    poll 15 grep -q 'cannelloni handshake done' "$W/c.log" || fail "the TCP client logged no cannelloni handshake"
+    poll 3 grep -q 'cannelloni handshake done' "$W/s.log" || fail "the server logged no cannelloni handshake"
+    ready "$IF0" 1
+    ready "$IF1" 1
+    exchange tcp "$IF0" "$IF1"
+    # Empty frames are 5 bytes on cannelloni's wire: many in each read of the server.
+    burst_one tcpb "$IF1" "$IF0" -I i -L 0
+    stop_clean c
+    spawn u "$TCPCAN" client --can "$IF2" --dialect cannelloni-udp --host 127.0.0.1 --port "$udp" \
+        --cannelloni-local-port "$local_port" "${LOGOPT[@]}"
+    poll 15 grep -q 'over UDP from' "$W/u.log" || fail "the UDP client did not start"
+    ready "$IF2" 1
+    exchange udp "$IF0" "$IF2"
+    n=$(count "$W/vectors")
+    stop_clean u
+    stop_clean s
+    expect_stat s from_bus $((2 * n))
+    expect_stat s to_bus $((2 * n + 10000))
+    expect_stat s dropped 0
+    expect_stat s lost 0
+    expect_stat u from_bus "$n"
+    expect_stat u to_bus "$n"
+    say "cannelloni over TCP and UDP: $n frames each way on each, exact, nothing dropped or lost"
 }
 
 # ids_in FILE: "ID COUNT" lines, the identifiers of a capture and how many frames each.
