@@ -11,7 +11,12 @@ DetectLink::DetectLink(std::string name, const DetectOptions& options, const Fil
       subscription_(subscription),
       limiter_(limiter),
       started_us_(now),
-      last_rx_us_(now) {}
+      last_rx_us_(now) {
+    if (!is_client()) {
+        become_tcpcan(now);  // silent until the client speaks; judges silence and garbage
+        detected_ = FirstBytes::need_more;
+    }
+}
 
 void DetectLink::become_tcpcan(std::uint64_t now) {
     detected_ = FirstBytes::tcpcan;
@@ -20,6 +25,8 @@ void DetectLink::become_tcpcan(std::uint64_t now) {
 
 void DetectLink::become_canip(CanipOptions::Start start, std::uint64_t now) {
     detected_ = start == CanipOptions::Start::hello ? FirstBytes::canip_hello : FirstBytes::canip_legacy;
+    undecided_ = false;
+    tcpcan_.reset();  // a server's pending session: it has neither sent nor received anything
     CanipOptions o = options_.canip;
     o.start = start;
     canip_ = std::make_unique<CanipLink>(name(), o, limiter_, now);
@@ -30,19 +37,18 @@ void DetectLink::decide(std::uint64_t now) {
     const FirstBytes kind = classify_first_bytes(std::span<const std::uint8_t>(first_.data(), first_size_));
     switch (kind) {
     case FirstBytes::need_more: return;
-    case FirstBytes::tcpcan:
-        if (!is_client()) {
-            become_tcpcan(now);
-            return;
-        }
-        break;  // a tcpcan server never speaks first
     case FirstBytes::canip_hello: become_canip(CanipOptions::Start::hello, now); return;
     case FirstBytes::canip_legacy: become_canip(CanipOptions::Start::legacy, now); return;
+    case FirstBytes::tcpcan:
     case FirstBytes::unknown: break;
     }
-    detected_ = FirstBytes::unknown;
-    closed_ = true;
-    log_detected_ = true;
+    detected_ = kind;
+    undecided_ = false;
+    if (is_client()) {
+        closed_ = true;  // a tcpcan server never speaks first
+        log_detected_ = true;
+    }
+    // Server: the tcpcan session reads these bytes (and names what is wrong with them).
 }
 
 void DetectLink::receive(std::span<const std::uint8_t> bytes, std::uint64_t now) {
@@ -56,11 +62,13 @@ void DetectLink::receive(std::span<const std::uint8_t> bytes, std::uint64_t now)
         become_canip(CanipOptions::Start::after_late_hello, now);
         log_late_ = true;
     }
-    if (Link* link = inner()) {
-        link->receive(bytes, now);
+    if (!undecided_) {
+        if (Link* link = inner()) {
+            link->receive(bytes, now);
+        }
         return;
     }
-    if (closed_) {
+    if (closed()) {
         return;
     }
     last_rx_us_ = now;
@@ -68,6 +76,9 @@ void DetectLink::receive(std::span<const std::uint8_t> bytes, std::uint64_t now)
     std::copy_n(bytes.begin(), take, first_.begin() + static_cast<std::ptrdiff_t>(first_size_));
     first_size_ += take;
     decide(now);
+    if (undecided_) {
+        return;
+    }
     if (Link* link = inner()) {
         link->receive(std::span<const std::uint8_t>(first_.data(), first_size_), now);
         link->receive(bytes.subspan(take), now);
@@ -76,25 +87,20 @@ void DetectLink::receive(std::span<const std::uint8_t> bytes, std::uint64_t now)
 
 void DetectLink::tick(std::uint64_t now) {
     if (Link* link = inner()) {
-        link->tick(now);
+        link->tick(now);  // a server's tcpcan session times the negotiation from the connection
         return;
     }
     if (closed_) {
         return;
     }
-    if (is_client() && first_size_ == 0 && now >= started_us_ + options_.greeting_wait_us) {
+    if (first_size_ == 0 && now >= started_us_ + options_.greeting_wait_us) {
+        undecided_ = false;
         become_tcpcan(now);  // no greeting: a tcpcan server, waiting for our proposal
         return;
     }
-    if (now >= started_us_ + options_.silent_client_us) {
-        if (first_size_ == 0) {
-            log_silent_ = true;
-            become_canip(CanipOptions::Start::legacy, now);
-        } else {
-            detected_ = FirstBytes::need_more;
-            closed_ = true;
-            log_detected_ = true;
-        }
+    if (now >= started_us_ + options_.decide_within_us) {
+        closed_ = true;  // a greeting begun and not recognisable in time
+        log_detected_ = true;
     }
 }
 
@@ -105,10 +111,7 @@ std::uint64_t DetectLink::next_deadline() const {
     if (closed_) {
         return ~std::uint64_t{0};
     }
-    if (is_client() && first_size_ == 0) {
-        return started_us_ + options_.greeting_wait_us;
-    }
-    return started_us_ + options_.silent_client_us;
+    return started_us_ + (first_size_ == 0 ? options_.greeting_wait_us : options_.decide_within_us);
 }
 
 void DetectLink::offer(const Frame& frame, std::uint64_t now) {
@@ -129,11 +132,15 @@ void DetectLink::pop_for_bus() {
 }
 
 std::size_t DetectLink::read_budget() const {
-    if (const Link* link = inner()) {
-        return link->read_budget();
+    if (closed()) {
+        return 0;
     }
     // Undecided: only the bytes that decide, so nothing more needs holding here.
-    return closed_ ? 0 : first_.size() - first_size_;
+    if (undecided_) {
+        return first_.size() - first_size_;
+    }
+    const Link* link = inner();
+    return link ? link->read_budget() : 0;
 }
 
 std::span<const std::uint8_t> DetectLink::output() const {
@@ -190,10 +197,6 @@ void DetectLink::log_events(std::uint64_t now) {
             LOG_WARNING("%s: a canip_peer server greeted after our tcpcan proposal (more than %.0f ms after "
                         "connecting): running canip 4.0 framing, without SEQ or TS (--dialect canip keeps them)",
                         peer, static_cast<double>(options_.greeting_wait_us) / 1000.0);
-        } else if (log_silent_) {
-            log_silent_ = false;
-            LOG_INFO("%s: silent for %.1f s: taken for a canip 4.0 client", peer,
-                     static_cast<double>(options_.silent_client_us) / 1e6);
         } else if (canip_) {
             LOG_INFO("%s: speaks canip_peer's protocol (%s)", peer, describe(detected_));
         } else {
@@ -206,9 +209,10 @@ void DetectLink::log_events(std::uint64_t now) {
             if (!hex.empty()) {
                 hex.pop_back();
             }
-            const char* why = detected_ == FirstBytes::need_more ? "too few bytes within the wait to tell the dialect"
-                              : is_client() ? "the server spoke first with bytes that are no canip greeting"
-                                            : describe(detected_);
+            const char* why = detected_ == FirstBytes::need_more
+                                  ? "the server's first bytes were not recognisable in time"
+                                  : "the server spoke first with bytes that are no canip greeting (a tcpcan server waits "
+                                    "for our proposal)";
             LOG_WARNING("%s: %s (first bytes: %s); closing", peer, why, hex.c_str());
         }
     }

@@ -4,8 +4,9 @@
 //
 // Server: a tcpcan client's first byte is 'v', a canip 4.1 client's first line starts
 // "CANIP/", a canip 4.0 client sends 14-byte frames (flags 0 or 1). Both real clients
-// speak at once, so the server never has to greet first. A client silent for 2 s (canip's
-// own hello wait) is taken for a 4.0 client on a quiet bus.
+// speak at once, so the server never has to greet first. Anything else, and silence, is
+// tcpcan's to judge, as before: the tcpcan session exists from the start (its negotiation
+// timeout counts from the connection) and is replaced only when the bytes are canip's.
 // Client: a canip_peer server greets at once; a tcpcan server waits for a proposal. So the
 // client waits `greeting_wait_us` for a greeting before it proposes. A canip greeting that
 // arrives after the proposal is still served: the server has read our proposal as the start
@@ -34,8 +35,8 @@ struct DetectOptions {
     // server greets as soon as it accepts, so one round trip after connect; later greetings
     // still work (with 4.0 framing).
     std::uint64_t greeting_wait_us = 200'000;
-    // Server: a client silent this long is a canip 4.0 client (canip_peer's hello wait).
-    std::uint64_t silent_client_us = 2'000'000;
+    // Client: a greeting begun (e.g. "CAN") must be recognisable within this.
+    std::uint64_t decide_within_us = 2'000'000;
 };
 
 class DetectLink final : public Link {
@@ -96,7 +97,7 @@ private:
     bool proposal_sent_ = false;  // client: bytes of our tcpcan proposal reached the transport
     bool closed_ = false;
     bool log_detected_ = false;
-    bool log_silent_ = false;
+    bool undecided_ = true;
     bool log_late_ = false;
 };
 

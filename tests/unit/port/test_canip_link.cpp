@@ -251,23 +251,30 @@ TEST_CASE("detect link, server: tcpcan, canip 4.1, canip 4.0, silence and garbag
         CHECK(link->output().empty());
         CHECK(drain_bus(*link).size() == 1);
     }
-    SUBCASE("a client silent for 2 s is a canip 4.0 client") {
+    SUBCASE("a silent client is tcpcan's to time out, as before") {
+        o.tcpcan.negotiation_timeout_us = 1000 * ms;
         auto link = make();
-        CHECK(link->next_deadline() == 2000 * ms);
-        link->tick(1999 * ms);
+        CHECK(link->next_deadline() == 1000 * ms);
+        link->tick(5000 * ms);
         CHECK(link->canip() == nullptr);
-        link->tick(2000 * ms);
-        REQUIRE(link->canip() != nullptr);
-        CHECK(link->ready());
-        CHECK(link->output().empty());
+        CHECK(link->closed());
     }
-    SUBCASE("anything else closes the connection") {
+    SUBCASE("anything else goes to tcpcan, which names what is wrong, as before") {
         auto link = make();
         link->receive(bytes_of("GET / HTTP/1.1\r\n"), 1 * ms);
-        CHECK(link->closed());
+        CHECK(link->canip() == nullptr);
         CHECK(link->detected() == FirstBytes::unknown);
+        CHECK(link->closed());
         CHECK(link->read_budget() == 0);
-        link->log_events(1 * ms);
+    }
+    SUBCASE("'C' that does not go on as 'CANIP/' is tcpcan's too") {
+        auto link = make();
+        link->receive(bytes_of("CANI"), 1 * ms);
+        CHECK_FALSE(link->closed());
+        CHECK(link->read_budget() == 2);
+        link->receive(bytes_of("X/4.1\n"), 1 * ms);
+        CHECK(link->canip() == nullptr);
+        CHECK(link->closed());
     }
 }
 
@@ -330,6 +337,17 @@ TEST_CASE("detect link, client: a canip greeting, no greeting, and a late greeti
     SUBCASE("a server that speaks first with anything else is refused") {
         auto link = make();
         link->receive(std::vector<std::uint8_t>{'v', 4, 0, 0, 0, 2}, 5 * ms);
+        CHECK(link->closed());
+        CHECK(link->output().empty());
+    }
+    SUBCASE("a greeting begun and not recognisable in time is refused") {
+        auto link = make();
+        link->receive(bytes_of("CAN"), 5 * ms);
+        CHECK(link->next_deadline() == o.decide_within_us);
+        link->tick(o.greeting_wait_us);
+        CHECK_FALSE(link->closed());
+        CHECK(link->output().empty());
+        link->tick(o.decide_within_us);
         CHECK(link->closed());
     }
 }
