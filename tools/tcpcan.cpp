@@ -53,6 +53,9 @@ struct Options {
     std::vector<std::string> allow_transmit;
     bool read_only = false;
     std::string tls_psk_file, tls_cert, tls_key, tls_ca, tls_server_name, policy_file;
+    std::vector<std::string> listen;
+    std::string dialect = "tcpcan";
+    std::string remote_bus;
 };
 
 // Numbers on the command line and in configuration files are plain decimal: CLI11 alone would
@@ -161,6 +164,54 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--tls-ca", o.tls_ca, "  the CA that signs the peer's certificate (PEM)");
     app.add_option("--tls-server-name", o.tls_server_name, "client: the name the server's certificate must hold (default: --host)");
     app.add_option("--policy-file", o.policy_file, "server with TLS: what each identity may send (read-only, allow, rate)");
+    app.add_option("--listen", o.listen, "server: listen for DIALECT@[ADDR:]PORT[:BUS] (repeatable; replaces --port): tcpcan, socketcand, cannelloni, cannelloni-udp, canip; BUS ties the listener to one --can bus");
+    app.add_option("--dialect", o.dialect, "client: the protocol spoken to the server: tcpcan (default), cannelloni, cannelloni-udp or canip")->default_val("tcpcan");
+    app.add_option("--remote-bus", o.remote_bus, "client: the server's bus to join, by name (tcpcan version 2 bus request)");
+}
+
+// --listen, --dialect and --remote-bus into `config`; a usage error message when they are wrong.
+bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
+    const auto parsed = parse_dialect(o.dialect);
+    if (!parsed) {
+        error = "--dialect '" + o.dialect + "': unknown dialect, expected " + dialect_list();
+        return false;
+    }
+    if (o.serve && *parsed != Dialect::tcpcan) {
+        error = "--dialect is for clients; a server speaks a dialect on a listener: --listen " + o.dialect + "@PORT";
+        return false;
+    }
+    std::string why;
+    if (!o.serve && !dialect_built(*parsed, Role::client, why)) {
+        error = "--dialect " + o.dialect + ": " + why;
+        return false;
+    }
+    config.dialect = *parsed;
+    if (!o.remote_bus.empty() && o.serve) {
+        error = "--remote-bus is for clients: it names the server's bus to join";
+        return false;
+    }
+    config.remote_bus = o.remote_bus;
+    if (!o.listen.empty() && !o.serve) {
+        error = "--listen is for servers (tcpcan server, or --serve); a client connects with --host and --port";
+        return false;
+    }
+    for (const std::string& text : o.listen) {
+        ListenParse r = parse_listen_spec(text);
+        if (!r.ok) {
+            error = r.error;
+            return false;
+        }
+        if (!dialect_built(r.spec.dialect, Role::server, why)) {
+            error = "--listen '" + text + "': " + why;
+            return false;
+        }
+        if (!r.spec.bus.empty() && r.spec.bus != o.can) {
+            error = "--listen '" + text + "': no bus '" + r.spec.bus + "' (--can gives " + o.can + ")";
+            return false;
+        }
+        config.listen.push_back(std::move(r.spec));
+    }
+    return true;
 }
 
 // The TLS options and the policy file into `config`; a usage error message when they do
@@ -332,6 +383,9 @@ int run(const Options& o) {
         return usage_error("--read-only is for servers");
     }
     if (!fill_security(o, config, error)) {
+        return usage_error(error);
+    }
+    if (!fill_dialects(o, config, error)) {
         return usage_error(error);
     }
     if ((o.can_bitrate || o.data_bitrate || o.can_fd) && o.can == "-") {

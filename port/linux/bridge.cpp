@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <memory>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -21,6 +22,7 @@
 
 #include "admission.hpp"
 #include "clock.hpp"
+#include "dialect.hpp"
 #include "handshake_limit.hpp"
 #include "log.hpp"
 #include "loop.hpp"
@@ -52,7 +54,9 @@ struct Connection {
     std::uint64_t connected_us = 0;
     std::uint64_t bytes_in = 0;  // nothing read yet: a failure is a refusal, not a loss
     std::unique_ptr<Transport> transport;
-    std::unique_ptr<TcpcanLink> link;
+    Dialect dialect = Dialect::tcpcan;  // the listener's (server) or --dialect (client)
+    std::optional<std::size_t> bus;     // tied by the listener or the client; else the peer chooses
+    std::unique_ptr<Link> link;
     TransmitPolicy policy{};  // what this peer may send towards the bus (the Router enforces it)
     bool attached = false;  // agreed, admitted and known to the Router
     bool stalled = false;   // as last logged
@@ -120,8 +124,8 @@ public:
             bool bus_readable = false;
             for (const epoll_event& e : events) {
                 const int fd = e.data.fd;
-                if (std::find(listen_fds_.begin(), listen_fds_.end(), fd) != listen_fds_.end()) {
-                    accept_clients(fd);
+                if (const auto l = std::find(listen_fds_.begin(), listen_fds_.end(), fd); l != listen_fds_.end()) {
+                    accept_clients(fd, static_cast<std::size_t>(l - listen_fds_.begin()));
                 } else if (Connection* c = find(fd)) {
                     on_io(*c, e.events);
                 } else if (fd == bus_read_fd_) {
@@ -158,6 +162,7 @@ private:
                      can->fd_capable() ? "CAN FD" : "classic CAN", can->kernel_filter_count());
             bus_ = std::move(can);
         }
+        buses_.names.push_back(config_.can_interface);
         if (config_.tls.enabled()) {
             TlsOptions options = config_.tls;
             options.role = config_.serve ? TlsRole::server : TlsRole::client;
@@ -176,27 +181,84 @@ private:
         next_maintain_ = now_ + second_us;
         next_stats_ = config_.stats_interval_us ? now_ + config_.stats_interval_us : 0;
         if (config_.serve) {
-            const NetResult r = listen_tcp(config_.host, config_.port, listen_fds_);
-            if (!r.ok) {
-                LOG_ERROR("cannot listen on %s port %u: %s", config_.host.c_str(), config_.port, r.error.c_str());
+            if (!open_listeners()) {
                 return false;
-            }
-            for (int fd : listen_fds_) {
-                loop_.set_interest(fd, EPOLLIN);
-                LOG_INFO("listening on %s (bus %s, protocol version %u to %u, at most %d clients%s%s)", local_name(fd).c_str(),
-                         bus_->name().c_str(), config_.min_version, config_.max_version, config_.max_clients,
-                         config_.read_only ? ", read-only" : "", tls_ ? ", TLS" : "");
-            }
-            const std::string exposed = exposure_warning(config_.host, config_.port, tls_ != nullptr, config_.read_only,
-                                                         !config_.allow_transmit.empty());
-            if (!exposed.empty()) {
-                LOG_WARNING("%s", exposed.c_str());
             }
         } else {
             reconnect_at_ = now_;
         }
         notify_ready(config_.serve ? "listening" : "connecting");
         return true;
+    }
+
+    // Every --listen (or, without any, tcpcan on --host/--bind and --port as always).
+    bool open_listeners() {
+        std::vector<ListenSpec> specs = config_.listen;
+        if (specs.empty()) {
+            ListenSpec today;
+            today.address = config_.host;
+            today.port = config_.port;
+            specs.push_back(today);
+        }
+        for (const ListenSpec& spec : specs) {
+            const std::string host = spec.address.empty() ? config_.host : spec.address;
+            std::optional<std::size_t> bus;
+            if (!spec.bus.empty()) {
+                std::size_t index = 0;
+                if (!buses_.find(spec.bus, index)) {
+                    LOG_ERROR("--listen %s: no bus '%s' (--can gives %s)", spec.text.c_str(), spec.bus.c_str(),
+                              bus_names().c_str());
+                    return false;
+                }
+                bus = index;
+            }
+            std::vector<int> fds;
+            const NetResult r = listen_tcp(host, spec.port, fds);
+            if (!r.ok) {
+                LOG_ERROR("cannot listen on %s port %u: %s", host.c_str(), spec.port, r.error.c_str());
+                return false;
+            }
+            for (int fd : fds) {
+                listen_fds_.push_back(fd);
+                listeners_.push_back({spec.dialect, bus});
+                loop_.set_interest(fd, EPOLLIN);
+                if (spec.dialect == Dialect::tcpcan) {
+                    LOG_INFO("listening on %s (bus %s, protocol version %u to %u, at most %d clients%s%s)",
+                             local_name(fd).c_str(), served_buses(spec.dialect, bus).c_str(), config_.min_version,
+                             config_.max_version, config_.max_clients, config_.read_only ? ", read-only" : "",
+                             tls_ ? ", TLS" : "");
+                } else {
+                    LOG_INFO("listening on %s (%s, bus %s, at most %d clients%s%s)", local_name(fd).c_str(),
+                             std::string(dialect_name(spec.dialect)).c_str(), served_buses(spec.dialect, bus).c_str(),
+                             config_.max_clients, config_.read_only ? ", read-only" : "", tls_ ? ", TLS" : "");
+                }
+            }
+            const std::string exposed = exposure_warning(host, spec.port, tls_ != nullptr, config_.read_only,
+                                                         !config_.allow_transmit.empty());
+            if (!exposed.empty()) {
+                LOG_WARNING("%s", exposed.c_str());
+            }
+        }
+        return true;
+    }
+
+    std::string bus_names() const {
+        std::string names;
+        for (const std::string& name : buses_.names) {
+            names += (names.empty() ? "" : ", ") + name;
+        }
+        return names;
+    }
+
+    // What a listener serves: its bus, the only bus, or every bus by name.
+    std::string served_buses(Dialect dialect, std::optional<std::size_t> bus) const {
+        if (bus) {
+            return buses_.names[*bus];
+        }
+        if (buses_.names.size() == 1 || !peer_chooses_bus(dialect)) {
+            return buses_.names.front();
+        }
+        return bus_names() + " by name";
     }
 
     Connection* find(int fd) {
@@ -243,8 +305,7 @@ private:
         if (!tls_) {
             // A plaintext server names a TLS ClientHello instead of reading it as garbage.
             c.transport = make_plain_transport(c.fd, {.refuse_tls_client_hello = role == Role::server});
-            start_link(c, role);
-            return true;
+            return start_link(c, role);
         }
         c.transport = make_tls_transport(*tls_, c.fd, config_.host);
         c.handshaking = c.transport->handshaking();
@@ -293,8 +354,7 @@ private:
         if (host_limiter_.allow(host_of(c.address) + " authenticated", now_)) {
             LOG_INFO("%s: TLS handshake done, authenticated as '%s'", c.address.c_str(), c.identity.c_str());
         }
-        start_link(c, role);
-        return true;
+        return start_link(c, role);
     }
 
     void release_handshake_slot(Connection& c) {
@@ -304,10 +364,30 @@ private:
         }
     }
 
-    void start_link(Connection& c, Role role) {
+    // The link for the connection's dialect (dialect.cpp); false when there is none and `c` is gone.
+    bool start_link(Connection& c, Role role) {
         c.policy = policy_for(c.identity);
-        c.link = std::make_unique<TcpcanLink>(c.name, session_options(role, c.link_version), config_.subscription,
-                                              limiter_, now_);
+        LinkSetup setup;
+        setup.dialect = c.dialect;
+        setup.name = c.name;
+        setup.session = session_options(role, c.link_version);
+        setup.subscription = &config_.subscription;
+        setup.buses = &buses_;
+        setup.bus = c.bus;
+        setup.remote_bus = config_.remote_bus;
+        setup.limiter = &limiter_;
+        setup.now = now_;
+        MadeLink made = make_link(setup);
+        if (!made.link) {
+            LOG_ERROR("%s: %s", c.name.c_str(), made.error.c_str());
+            remove_connection(c);
+            if (!config_.serve) {
+                exit_status_ = 1;  // a client has nothing else to do
+            }
+            return false;
+        }
+        c.link = std::move(made.link);
+        return true;
     }
 
     // One place maps who the peer is to what it may send; the Router enforces and counts it.
@@ -331,7 +411,7 @@ private:
         }));
     }
 
-    void accept_clients(int listen_fd) {
+    void accept_clients(int listen_fd, std::size_t listener_index) {
         for (int i = 0; i < 64; ++i) {
             const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
@@ -351,6 +431,9 @@ private:
                 LOG_INFO("client %s connected (%zu now)", name.c_str(), connections_.size() + 1);
             }
             Connection& c = add_connection(fd, std::move(name), false);
+            const Listener& listener = listeners_[listener_index];
+            c.dialect = listener.dialect;
+            c.bus = listener.bus;
             (void)start_transport(c, Role::server, config_.max_version);
         }
     }
@@ -419,7 +502,7 @@ private:
             }
             idle.link->close(CloseReason::server_full, "server full: closed after a silence to make room", now_);
         }
-        if (!router_->attach(*c.link, 0, c.policy)) {
+        if (!router_->attach(*c.link, c.link->bus(), c.policy)) {
             c.link->close(CloseReason::server_full, "server full", now_);
             return;
         }
@@ -442,6 +525,8 @@ private:
         LOG_DEBUG("connecting to %s (proposing version %u)", target.c_str(), version);
         client_version_ = version;
         Connection& c = add_connection(fd, target, in_progress);
+        c.dialect = config_.dialect;
+        c.bus = 0;
         if (!in_progress) {
             (void)start_transport(c, Role::client, version);
         }
@@ -595,7 +680,8 @@ private:
     }
 
     void remove_connection(Connection& c) {
-        TcpcanLink* link = c.link.get();
+        Link* link = c.link.get();
+        auto* tcpcan_link = dynamic_cast<TcpcanLink*>(link);  // only tcpcan falls back to version 1
         if (link) {
             if (!link->closed()) {
                 link->close(CloseReason::normal, "", now_);
@@ -610,8 +696,8 @@ private:
             }
             link->add_totals(ended_);
         }
-        const bool retry_v1 = link && link->retry_with_version_1();
-        const bool hung_up = link && link->hung_up_on_proposal();
+        const bool retry_v1 = tcpcan_link && tcpcan_link->retry_with_version_1();
+        const bool hung_up = tcpcan_link && tcpcan_link->hung_up_on_proposal();
         const bool was_client_link = link && !config_.serve;
         const std::string name = c.name;
         release_handshake_slot(c);
@@ -727,7 +813,7 @@ private:
                 ++i;
                 continue;
             }
-            TcpcanLink& link = *c.link;
+            Link& link = *c.link;
             link.tick(now_);
             flush(c);
             if (!c.attached && link.ready() && !link.closed()) {
@@ -879,7 +965,13 @@ private:
     int bus_write_fd_ = -1;
     std::uint32_t bus_generation_ = 0;
     bool bus_busy_ = false;
+    struct Listener {
+        Dialect dialect = Dialect::tcpcan;
+        std::optional<std::size_t> bus;  // tied to one bus, else the peer chooses (or the first)
+    };
     std::vector<int> listen_fds_;
+    std::vector<Listener> listeners_;  // one per listen_fds_ entry
+    BusDirectory buses_;
     std::vector<std::unique_ptr<Connection>> connections_;
     std::vector<Connection*> by_fd_;
     std::array<std::uint8_t, 65536> read_buffer_{};

@@ -10,6 +10,7 @@
 #include <tcpcan/filter.hpp>
 #include <tcpcan/message.hpp>
 
+#include "dialect.hpp"
 #include "policy.hpp"
 #include "tls.hpp"
 
@@ -20,6 +21,12 @@ struct BridgeConfig {
     std::string can_interface;  // "-" = stdio
     std::string host;           // server: the address bound; client: the server's
     std::uint16_t port = 20010;
+    // Server: --listen entries; empty = tcpcan on host and port, as always.
+    std::vector<ListenSpec> listen;
+    // Client: the dialect spoken to the server (--dialect), and the bus asked for by name
+    // (--remote-bus; tcpcan version 2 and dialects that name buses).
+    Dialect dialect = Dialect::tcpcan;
+    std::string remote_bus;
     std::uint32_t max_version = highest_version;
     std::uint32_t min_version = 1;  // refuse to agree below this (no fallback to 1 when 2)
     std::uint32_t features = feature::sequence;

@@ -45,6 +45,7 @@ public:
     void transport_closed(std::uint64_t now) override;
     bool closed() const override;
     std::uint64_t last_received_us() const override { return last_rx_us_; }
+    std::size_t bus() const override { return bus_; }
     void log_events(std::uint64_t now) override;
     void discard() override;
     void add_totals(LinkTotals& totals) const override;
@@ -57,6 +58,8 @@ public:
     [[nodiscard]] bool retry_with_version_1() const;
     [[nodiscard]] std::uint32_t version() const;
     [[nodiscard]] const SessionStats& stats() const;
+    // The bus this link's frames belong to (a listener's, or the one the peer asked for).
+    void tie_to_bus(std::size_t bus) { bus_ = bus; }
 
 private:
     template <class F>
@@ -75,6 +78,7 @@ private:
     SessionOptions options_;
     bool subscribing_ = false;
     std::uint64_t last_rx_us_ = 0;
+    std::size_t bus_ = 0;
 };
 
 }  // namespace tcpcan::linux_port

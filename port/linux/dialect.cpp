@@ -1,0 +1,220 @@
+#include "dialect.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "tcpcan_link.hpp"
+// socketcand's link:
+
+// cannelloni's links:
+
+// canip's link:
+
+namespace tcpcan::linux_port {
+
+namespace {
+
+bool all_digits(std::string_view text) {
+    return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// A message for a dialect whose Link has not landed in this build.
+bool not_built(Dialect dialect, std::string& why) {
+    why = "the " + std::string(dialect_name(dialect)) + " dialect is not built yet";
+    return false;
+}
+
+}  // namespace
+
+std::string_view dialect_name(Dialect dialect) {
+    switch (dialect) {
+    case Dialect::tcpcan: return "tcpcan";
+    case Dialect::socketcand: return "socketcand";
+    case Dialect::cannelloni: return "cannelloni";
+    case Dialect::cannelloni_udp: return "cannelloni-udp";
+    case Dialect::canip: return "canip";
+    }
+    return "?";
+}
+
+std::string dialect_list() {
+    std::string list;
+    constexpr std::size_t n = std::size(all_dialects);
+    for (std::size_t i = 0; i < n; ++i) {
+        list += i == 0 ? "" : (i + 1 == n ? " or " : ", ");
+        list += dialect_name(all_dialects[i]);
+    }
+    return list;
+}
+
+std::optional<Dialect> parse_dialect(std::string_view text) {
+    for (Dialect d : all_dialects) {
+        if (dialect_name(d) == text) {
+            return d;
+        }
+    }
+    return std::nullopt;
+}
+
+std::uint16_t default_port(Dialect dialect) {
+    switch (dialect) {
+    case Dialect::tcpcan: return 20010;
+    case Dialect::socketcand: return 29536;
+    case Dialect::cannelloni: return 20000;
+    case Dialect::cannelloni_udp: return 20000;
+    case Dialect::canip: return 3333;
+    }
+    return 0;
+}
+
+bool is_datagram(Dialect dialect) { return dialect == Dialect::cannelloni_udp; }
+
+bool peer_chooses_bus(Dialect dialect) { return dialect == Dialect::tcpcan || dialect == Dialect::socketcand; }
+
+bool dialect_built(Dialect dialect, Role role, std::string& why) {
+    (void)role;  // a dialect built for one role only says so here
+    switch (dialect) {
+    case Dialect::tcpcan:
+        return true;
+
+    case Dialect::socketcand:
+        return not_built(dialect, why);
+
+    case Dialect::cannelloni:
+        return not_built(dialect, why);
+
+    case Dialect::cannelloni_udp:
+        return not_built(dialect, why);
+
+    case Dialect::canip:
+        return not_built(dialect, why);
+    }
+    return not_built(dialect, why);
+}
+
+ListenParse parse_listen_spec(std::string_view text) {
+    ListenParse r;
+    r.spec.text = std::string(text);
+    const std::string quoted = "--listen '" + std::string(text) + "': ";
+    const auto fail = [&](const std::string& what) {
+        r.error = quoted + what + " (the form is DIALECT@[ADDR:]PORT[:BUS], e.g. socketcand@29536 or canip@3334:can1)";
+        return r;
+    };
+    const std::size_t at = text.find('@');
+    if (at == std::string_view::npos) {
+        return fail("no '@' after the dialect");
+    }
+    const std::string_view dialect = text.substr(0, at);
+    const auto parsed = parse_dialect(dialect);
+    if (!parsed) {
+        return fail(dialect.empty() ? std::string("no dialect before '@'")
+                                    : "unknown dialect '" + std::string(dialect) + "', expected " + dialect_list());
+    }
+    r.spec.dialect = *parsed;
+    std::string_view rest = text.substr(at + 1);
+    if (rest.empty()) {
+        return fail("no port after '@'");
+    }
+    std::string_view address, port, bus;
+    if (rest.front() == '[') {
+        const std::size_t close = rest.find(']');
+        if (close == std::string_view::npos) {
+            return fail("'[' without ']' around an IPv6 address");
+        }
+        address = rest.substr(1, close - 1);
+        rest = rest.substr(close + 1);
+        if (address.empty()) {
+            return fail("empty address in '[]'");
+        }
+        if (rest.empty() || rest.front() != ':') {
+            return fail("no ':PORT' after the IPv6 address");
+        }
+        rest = rest.substr(1);
+        const std::size_t colon = rest.find(':');
+        port = rest.substr(0, colon);
+        bus = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+        if (colon != std::string_view::npos && bus.empty()) {
+            return fail("empty bus name after ':'");
+        }
+    } else {
+        const std::size_t first = rest.find(':');
+        if (first == std::string_view::npos) {
+            port = rest;
+        } else {
+            const std::size_t second = rest.find(':', first + 1);
+            const std::string_view head = rest.substr(0, first);
+            if (second != std::string_view::npos) {
+                address = head;
+                port = rest.substr(first + 1, second - first - 1);
+                bus = rest.substr(second + 1);
+                if (rest.find(':', second + 1) != std::string_view::npos) {
+                    return fail("too many ':' (an IPv6 address goes in brackets: [::1]:PORT)");
+                }
+            } else if (all_digits(head)) {
+                port = head;  // PORT:BUS
+                bus = rest.substr(first + 1);
+            } else {
+                address = head;  // ADDR:PORT
+                port = rest.substr(first + 1);
+            }
+            if (first == 0 || (second != std::string_view::npos && address.empty())) {
+                return fail("empty address before ':'");
+            }
+            if (bus.empty() && (second != std::string_view::npos || all_digits(head))) {
+                return fail("empty bus name after ':'");
+            }
+        }
+    }
+    if (port.empty()) {
+        return fail("no port");
+    }
+    if (!all_digits(port)) {
+        return fail("port '" + std::string(port) + "' is not a decimal number");
+    }
+    unsigned value = 0;
+    const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (error != std::errc{} || end != port.data() + port.size() || value < 1 || value > 65535) {
+        return fail("port " + std::string(port) + " is out of range 1 to 65535");
+    }
+    r.spec.address = std::string(address);
+    r.spec.port = static_cast<std::uint16_t>(value);
+    r.spec.bus = std::string(bus);
+    r.ok = true;
+    return r;
+}
+
+MadeLink make_link(const LinkSetup& setup) {
+    MadeLink made;
+    std::string why;
+    if (!dialect_built(setup.dialect, setup.session.role, why)) {
+        made.error = why;
+        return made;
+    }
+    static const FilterSet<1> no_subscription;
+    switch (setup.dialect) {
+    case Dialect::tcpcan: {
+        auto link = std::make_unique<TcpcanLink>(setup.name, setup.session,
+                                                 setup.subscription ? *setup.subscription : no_subscription,
+                                                 *setup.limiter, setup.now);
+        link->tie_to_bus(setup.bus.value_or(0));
+        made.link = std::move(link);
+        return made;
+    }
+
+    case Dialect::socketcand:
+        break;
+
+    case Dialect::cannelloni:
+        break;
+
+    case Dialect::cannelloni_udp:
+        break;
+
+    case Dialect::canip:
+        break;
+    }
+    made.error = "the " + std::string(dialect_name(setup.dialect)) + " dialect has no link in make_link()";
+    return made;
+}
+
+}  // namespace tcpcan::linux_port
