@@ -55,6 +55,8 @@ struct Options {
     std::string tls_psk_file, tls_cert, tls_key, tls_ca, tls_server_name, policy_file;
     std::vector<std::string> listen;
     std::string dialect = "tcpcan";
+    bool canip_form = false;     // `tcpcan server|client`, canip_peer's command line
+    bool dialect_given = false;  // --dialect on the command line or in --config
     std::string remote_bus;
 };
 
@@ -388,6 +390,9 @@ int run(const Options& o) {
     if (!fill_dialects(o, config, error)) {
         return usage_error(error);
     }
+    // canip_peer's command line reaches canip_peer too, unless a dialect was chosen
+    // (README "canip_peer and tcpcan on one port").
+    config.detect_canip = o.canip_form && (o.serve ? o.listen.empty() : !o.dialect_given);
     if ((o.can_bitrate || o.data_bitrate || o.can_fd) && o.can == "-") {
         return usage_error("--can-bitrate, --data-bitrate and --can-fd need a CAN interface, not stdio ('-')");
     }
@@ -494,6 +499,8 @@ int parse_and_run(int argc, char** argv) {
             return rc;
         }
         o.serve = server;
+        o.canip_form = true;
+        o.dialect_given = sub->count("--dialect") > 0;
         if (server) {
             o.host = o.bind;
         }

@@ -21,6 +21,7 @@ DetectLink::DetectLink(std::string name, const DetectOptions& options, const Fil
 void DetectLink::become_tcpcan(std::uint64_t now) {
     detected_ = FirstBytes::tcpcan;
     tcpcan_ = std::make_unique<TcpcanLink>(name(), options_.tcpcan, subscription_, limiter_, now);
+    tcpcan_->tie_to_bus(options_.canip.bus);
 }
 
 void DetectLink::become_canip(CanipOptions::Start start, std::uint64_t now) {

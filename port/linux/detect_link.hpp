@@ -30,7 +30,7 @@ namespace tcpcan::linux_port {
 
 struct DetectOptions {
     SessionOptions tcpcan;  // its role is this link's role
-    CanipOptions canip;     // `start` is chosen here
+    CanipOptions canip;     // `start` is chosen here; `bus` holds for tcpcan too
     // Client: how long to wait for a canip greeting before proposing tcpcan. A canip_peer
     // server greets as soon as it accepts, so one round trip after connect; later greetings
     // still work (with 4.0 framing).

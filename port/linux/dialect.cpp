@@ -9,6 +9,8 @@
 // cannelloni's links:
 
 // canip's link:
+#include "canip_link.hpp"
+#include "detect_link.hpp"
 
 namespace tcpcan::linux_port {
 
@@ -87,7 +89,7 @@ bool dialect_built(Dialect dialect, Role role, std::string& why) {
         return not_built(dialect, why);
 
     case Dialect::canip:
-        return not_built(dialect, why);
+        return true;
     }
     return not_built(dialect, why);
 }
@@ -183,6 +185,22 @@ ListenParse parse_listen_spec(std::string_view text) {
     return r;
 }
 
+namespace {
+
+// canip's options from the common ones: SEQ with tcpcan's sequence numbers (on unless
+// --no-seq), TS with --timestamps, --max-age on its timestamps.
+CanipOptions canip_options(const LinkSetup& setup) {
+    CanipOptions o;
+    o.start = CanipOptions::Start::hello;
+    o.features = static_cast<std::uint8_t>(((setup.session.features & feature::sequence) ? canip::feature::seq : 0) |
+                                           ((setup.session.features & feature::timestamps) ? canip::feature::ts : 0));
+    o.max_frame_age_us = setup.session.max_frame_age_us;
+    o.bus = setup.bus.value_or(0);
+    return o;
+}
+
+}  // namespace
+
 MadeLink make_link(const LinkSetup& setup) {
     MadeLink made;
     std::string why;
@@ -193,6 +211,14 @@ MadeLink make_link(const LinkSetup& setup) {
     static const FilterSet<1> no_subscription;
     switch (setup.dialect) {
     case Dialect::tcpcan: {
+        if (setup.detect_canip) {
+            DetectOptions o;
+            o.tcpcan = setup.session;
+            o.canip = canip_options(setup);
+            made.link = std::make_unique<DetectLink>(
+                setup.name, o, setup.subscription ? *setup.subscription : no_subscription, *setup.limiter, setup.now);
+            return made;
+        }
         auto link = std::make_unique<TcpcanLink>(setup.name, setup.session,
                                                  setup.subscription ? *setup.subscription : no_subscription,
                                                  *setup.limiter, setup.now);
@@ -211,7 +237,8 @@ MadeLink make_link(const LinkSetup& setup) {
         break;
 
     case Dialect::canip:
-        break;
+        made.link = std::make_unique<CanipLink>(setup.name, canip_options(setup), *setup.limiter, setup.now);
+        return made;
     }
     made.error = "the " + std::string(dialect_name(setup.dialect)) + " dialect has no link in make_link()";
     return made;

@@ -81,6 +81,9 @@ struct LinkSetup {
     std::string remote_bus;               // client: the bus asked of the server by name
     LogLimiter* limiter = nullptr;
     std::uint64_t now = 0;
+    // tcpcan: also serve canip_peer on the same port, told apart by the first bytes
+    // (detect_link.hpp; canip_peer's command line, plaintext only).
+    bool detect_canip = false;
 };
 
 struct MadeLink {
