@@ -351,3 +351,25 @@ TEST_CASE("detect link, client: a canip greeting, no greeting, and a late greeti
         CHECK(link->closed());
     }
 }
+
+TEST_CASE("canip link: --max-age judges a received TS against the wall clock") {
+    LogLimiter limiter;
+    CanipOptions o;
+    o.features = canip::feature::ts;
+    o.max_frame_age_us = 1000 * ms;
+    CanipLink link("peer", o, limiter, 0);
+    (void)take_output(link);
+    auto in = bytes_of("CANIP/4.1 FEAT=TS\n");
+    const std::vector<std::uint8_t> old_ts{0, 0, 0, 0, 0x3B, 0x9A, 0xCA, 0x00};    // 1,000 s
+    const std::vector<std::uint8_t> fresh_ts{0, 0, 0, 0, 0x3B, 0xA8, 0xD3, 0xC0};  // 1,000.92 s
+    for (const auto& ts : {old_ts, fresh_ts}) {
+        const auto f = wire_frame(0x10, false, {1}, ts);
+        in.insert(in.end(), f.begin(), f.end());
+    }
+    link.receive(in, 0);
+    REQUIRE(link.features() == canip::feature::ts);
+    const Frame* f = link.peek_for_bus(0, 1'001'500'000);  // 1,001.5 s: the first is 1.5 s old
+    REQUIRE(f != nullptr);
+    CHECK(f->timestamp_us == 1'000'920'000);
+    CHECK(link.stats().drop_expired == 1);
+}
