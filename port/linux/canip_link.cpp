@@ -130,9 +130,9 @@ std::size_t CanipLink::read_budget() const {
         return 0;
     }
     // The smallest frame per free slot: reading never overflows the bus queue, so a slow
-    // bus pushes back on the sender through TCP. While greeting: room for the hello too.
-    const std::size_t frames = to_bus_->capacity() - to_bus_->size();
-    return frames * canip::base_frame_size + (state_ == State::awaiting_hello ? canip::max_hello_size : 0);
+    // bus pushes back on the sender through TCP (the queue is empty while greeting, so
+    // the hello always fits too).
+    return (to_bus_->capacity() - to_bus_->size()) * canip::base_frame_size;
 }
 
 void CanipLink::take_frame(const canip::WireFrame& wire) {

@@ -199,7 +199,7 @@ void DetectLink::log_events(std::uint64_t now) {
                         "connecting): running canip 4.0 framing, without SEQ or TS (--dialect canip keeps them)",
                         peer, static_cast<double>(options_.greeting_wait_us) / 1000.0);
         } else if (canip_) {
-            LOG_INFO("%s: speaks canip_peer's protocol (%s)", peer, describe(detected_));
+            LOG_INFO("%s: speaks canip_peer's protocol: %s", peer, describe(detected_));
         } else {
             std::string hex;
             for (std::size_t i = 0; i < first_size_; ++i) {
