@@ -30,10 +30,8 @@ CanipLink::CanipLink(std::string name, const CanipOptions& options, LogLimiter& 
       options_(options),
       limiter_(limiter),
       started_us_(now),
-      last_rx_us_(now),
-      to_bus_(std::make_unique<detail::RingQueue<Frame, bus_queue_capacity>>()) {
+      last_rx_us_(now) {
     options_.features &= canip::feature::all;
-    output_.reserve(output_capacity);
     switch (options_.start) {
     case CanipOptions::Start::hello: {
         std::array<std::uint8_t, 32> hello{};
@@ -64,6 +62,9 @@ void CanipLink::append(std::span<const std::uint8_t> bytes) {
 }
 
 void CanipLink::establish(std::uint8_t features, bool legacy) {
+    // Storage for frames only once agreed, so a connection that never greets costs little.
+    to_bus_ = std::make_unique<detail::RingQueue<Frame, bus_queue_capacity>>();
+    output_.reserve(output_capacity);
     state_ = State::established;
     features_ = features;
     legacy_ = legacy;
@@ -110,7 +111,7 @@ bool CanipLink::has_room(std::size_t frames) const {
 }
 
 const Frame* CanipLink::peek_for_bus(std::uint64_t /*now*/, std::uint64_t wall_clock_us) {
-    while (!to_bus_->empty()) {
+    while (to_bus_ && !to_bus_->empty()) {
         const Frame& f = to_bus_->front();
         const bool too_old = options_.max_frame_age_us != 0 && f.timestamp_us != 0 && wall_clock_us != 0 &&
                              wall_clock_us > f.timestamp_us && wall_clock_us - f.timestamp_us > options_.max_frame_age_us;
@@ -123,15 +124,21 @@ const Frame* CanipLink::peek_for_bus(std::uint64_t /*now*/, std::uint64_t wall_c
     return nullptr;
 }
 
-void CanipLink::pop_for_bus() { to_bus_->pop(); }
+void CanipLink::pop_for_bus() {
+    if (to_bus_) {
+        to_bus_->pop();
+    }
+}
 
 std::size_t CanipLink::read_budget() const {
     if (state_ == State::closed) {
         return 0;
     }
+    if (!to_bus_) {
+        return canip::max_hello_size;  // greeting: the hello, and no more than a few frames after it
+    }
     // The smallest frame per free slot: reading never overflows the bus queue, so a slow
-    // bus pushes back on the sender through TCP (the queue is empty while greeting, so
-    // the hello always fits too).
+    // bus pushes back on the sender through TCP.
     return (to_bus_->capacity() - to_bus_->size()) * canip::base_frame_size;
 }
 
@@ -237,8 +244,10 @@ void CanipLink::transport_closed(std::uint64_t now) {
 }
 
 void CanipLink::discard() {
-    stats_.drop_unsent_bus_queue += to_bus_->size();
-    to_bus_->clear();
+    if (to_bus_) {
+        stats_.drop_unsent_bus_queue += to_bus_->size();
+        to_bus_->clear();
+    }
 }
 
 void CanipLink::add_totals(LinkTotals& t) const {
