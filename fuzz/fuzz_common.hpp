@@ -163,6 +163,7 @@ inline bool same_message(const tcpcan::Message& a, const tcpcan::Message& b) {
                (!a.has_sequence || a.sequence == b.sequence);
     case MessageType::subscribe:
     case MessageType::close:
+    case MessageType::bus:
     case MessageType::skipped:
         if (a.payload_size != b.payload_size) {
             return false;

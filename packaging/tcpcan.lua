@@ -18,7 +18,7 @@ local tcpcan = Proto("tcpcan", "tcpcan (CAN over TCP)")
 local MESSAGE_NAMES = {
     [0x76] = "v: version", [0x64] = "d: frame (version 1)", [0x68] = "h: features",
     [0x66] = "f: frame", [0x70] = "p: ping", [0x71] = "q: pong", [0x73] = "s: subscribe",
-    [0x63] = "c: close",
+    [0x63] = "c: close", [0x62] = "b: bus request",
 }
 local CLOSE_REASONS = {
     [0] = "normal close", [1] = "shutting down", [2] = "protocol error", [3] = "peer silent too long",
@@ -37,6 +37,8 @@ F.version = ProtoField.uint32("tcpcan.version", "Version", base.DEC)
 F.features = ProtoField.uint32("tcpcan.features", "Features", base.HEX)
 F.feature_seq = ProtoField.bool("tcpcan.features.seq", "SEQ (sequence numbers)", 32, nil, 0x00000001)
 F.feature_ts = ProtoField.bool("tcpcan.features.ts", "TS (timestamps)", 32, nil, 0x00000002)
+F.feature_bus = ProtoField.bool("tcpcan.features.bus", "BUS (bus request)", 32, nil, 0x00000008)
+F.bus_name = ProtoField.string("tcpcan.bus.name", "Bus name", base.ASCII)
 F.flags = ProtoField.uint8("tcpcan.frame.flags", "Flags", base.HEX)
 F.flag_ext = ProtoField.bool("tcpcan.frame.ext", "EXT (29-bit identifier)", 8, nil, 0x01)
 F.flag_rtr = ProtoField.bool("tcpcan.frame.rtr", "RTR (remote request)", 8, nil, 0x02)
@@ -115,7 +117,19 @@ local function dissect_features(p, tree, pinfo)
     local item = tree:add(F.features, p)
     item:add(F.feature_seq, p)
     item:add(F.feature_ts, p)
+    item:add(F.feature_bus, p)
     return string.format("h %08X", p:uint())
+end
+
+-- 'b': a bus name, 1 to 64 printable ASCII characters without spaces (PROTOCOL.md 4.7).
+local function dissect_bus(p, tree, pinfo)
+    if p:len() < 1 or p:len() > 64 then return fail(tree, pinfo, p, "bad_bus_length") end
+    for i = 0, p:len() - 1 do
+        local c = p(i, 1):uint()
+        if c <= 0x20 or c >= 0x7F then return fail(tree, pinfo, p, "bad_bus_name") end
+    end
+    tree:add(F.bus_name, p)
+    return "b " .. p:string()
 end
 
 local function dissect_token(letter, p, tree, pinfo)
@@ -299,7 +313,7 @@ local function connection_error(tvb, pinfo)
         if prefix == 0x76 then
             err = "not_allowed_after_agreement"
         elseif c.version == 1 and (prefix == 0x68 or prefix == 0x66 or prefix == 0x70 or prefix == 0x71
-            or prefix == 0x73 or prefix == 0x63) then
+            or prefix == 0x73 or prefix == 0x63 or prefix == 0x62) then
             err = "not_allowed_in_version_1"
         elseif c.version >= 2 and prefix == 0x64 then
             err = "unknown_prefix"
@@ -328,6 +342,7 @@ local function dissect_message(tvb, pinfo, root)
     elseif prefix == 0x71 then summary = dissect_token("q", p, tree, pinfo)
     elseif prefix == 0x73 then summary = dissect_subscribe(p, tree, pinfo)
     elseif prefix == 0x63 then summary = dissect_close(p, tree, pinfo)
+    elseif prefix == 0x62 then summary = dissect_bus(p, tree, pinfo)
     elseif prefix >= 0x41 and prefix <= 0x5A then
         if n > 0 then tree:add(F.skipped, p) end
         summary = string.format("skip %s %d", string.char(prefix), n)

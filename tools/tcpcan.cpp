@@ -5,6 +5,7 @@
 // Exit status: 0 after an orderly stop, 1 for a failure at run time, 2 for bad input.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -25,13 +26,14 @@ namespace {
 constexpr int exit_usage = 2;
 
 struct Options {
-    std::string can;
+    std::vector<std::string> cans;  // --can (server: repeatable), or the canif argument
     std::string host;
     std::string bind = "0.0.0.0";
     int port = 0;
     bool serve = false;
     bool verbose = false;
     bool no_retry = false;
+    bool port_given = false;  // --port on the command line or in the configuration file
     std::string log_level = "INFO";
     bool no_seq = false;
     bool timestamps = false;
@@ -171,6 +173,41 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--remote-bus", o.remote_bus, "client: the server's bus to join, by name (tcpcan version 2 bus request)");
 }
 
+std::string join(const std::vector<std::string>& names) {
+    std::string all;
+    for (const std::string& name : names) {
+        all += (all.empty() ? "" : ", ") + name;
+    }
+    return all;
+}
+
+// The buses: a server serves each --can (at most one stdio, no name twice); a client one.
+bool fill_buses(const Options& o, BridgeConfig& config, std::string& error) {
+    if (!o.serve && o.cans.size() > 1) {
+        error = "--can: a client carries one bus (" + join(o.cans) + " given); run one client per bus";
+        return false;
+    }
+    if (o.cans.size() > 16) {
+        error = "--can: at most 16 buses, " + std::to_string(o.cans.size()) + " given";
+        return false;
+    }
+    for (std::size_t i = 0; i < o.cans.size(); ++i) {
+        if (o.cans[i].empty()) {
+            error = "--can: an empty interface name";
+            return false;
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if (o.cans[i] == o.cans[j]) {
+                error = o.cans[i] == "-" ? "--can: stdio ('-') is one bus; give it once"
+                                         : "--can: bus '" + o.cans[i] + "' given twice";
+                return false;
+            }
+        }
+    }
+    config.can_interfaces = o.cans;
+    return true;
+}
+
 // --listen, --dialect and --remote-bus into `config`; a usage error message when they are wrong.
 bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
     const auto parsed = parse_dialect(o.dialect);
@@ -192,9 +229,29 @@ bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
         error = "--remote-bus is for clients: it names the server's bus to join";
         return false;
     }
+    if (!o.remote_bus.empty()) {
+        const bool printable = std::all_of(o.remote_bus.begin(), o.remote_bus.end(), [](char c) { return c > 0x20 && c < 0x7F; });
+        if (o.remote_bus.size() > 64 || !printable) {
+            error = "--remote-bus '" + o.remote_bus + "': a bus name is 1 to 64 printable ASCII characters, no spaces";
+            return false;
+        }
+        if (*parsed != Dialect::tcpcan) {
+            error = "--remote-bus names a bus with tcpcan's bus request: it needs --dialect tcpcan";
+            return false;
+        }
+        if (o.protocol_version < 2) {
+            error = "--remote-bus needs protocol version 2 (version 1 has no bus request)";
+            return false;
+        }
+    }
     config.remote_bus = o.remote_bus;
     if (!o.listen.empty() && !o.serve) {
         error = "--listen is for servers (tcpcan server, or --serve); a client connects with --host and --port";
+        return false;
+    }
+    if (!o.listen.empty() && o.port_given) {
+        error = "--port and --listen: with --listen the server listens only where --listen says; for tcpcan on that "
+                "port too, add --listen tcpcan@" + std::to_string(o.port);
         return false;
     }
     for (const std::string& text : o.listen) {
@@ -207,8 +264,8 @@ bool fill_dialects(const Options& o, BridgeConfig& config, std::string& error) {
             error = "--listen '" + text + "': " + why;
             return false;
         }
-        if (!r.spec.bus.empty() && r.spec.bus != o.can) {
-            error = "--listen '" + text + "': no bus '" + r.spec.bus + "' (--can gives " + o.can + ")";
+        if (!r.spec.bus.empty() && std::find(o.cans.begin(), o.cans.end(), r.spec.bus) == o.cans.end()) {
+            error = "--listen '" + text + "': no bus '" + r.spec.bus + "' (--can gives " + join(o.cans) + ")";
             return false;
         }
         config.listen.push_back(std::move(r.spec));
@@ -320,7 +377,6 @@ int run(const Options& o) {
 
     BridgeConfig config;
     config.serve = o.serve;
-    config.can_interface = o.can;
     config.host = o.host;
     config.port = static_cast<std::uint16_t>(o.port);
     config.max_version = o.protocol_version;
@@ -387,22 +443,26 @@ int run(const Options& o) {
     if (!fill_security(o, config, error)) {
         return usage_error(error);
     }
-    if (!fill_dialects(o, config, error)) {
+    if (!fill_buses(o, config, error) || !fill_dialects(o, config, error)) {
         return usage_error(error);
     }
-    // canip_peer's command line reaches canip_peer too, unless a dialect was chosen
-    // (README "canip_peer and tcpcan on one port").
-    config.detect_canip = o.canip_form && (o.serve ? o.listen.empty() : !o.dialect_given);
-    if ((o.can_bitrate || o.data_bitrate || o.can_fd) && o.can == "-") {
-        return usage_error("--can-bitrate, --data-bitrate and --can-fd need a CAN interface, not stdio ('-')");
+    // canip_peer's command line reaches canip_peer too, unless a dialect (or, by
+    // --remote-bus, tcpcan's bus request) was chosen (README "canip_peer and tcpcan on one port").
+    config.detect_canip = o.canip_form && (o.serve ? o.listen.empty() : !o.dialect_given && o.remote_bus.empty());
+    const bool text_bus = std::any_of(o.cans.begin(), o.cans.end(),
+                                      [](const std::string& can) { return can == "-" || can.rfind("fd:", 0) == 0; });
+    if ((o.can_bitrate || o.data_bitrate || o.can_fd) && text_bus) {
+        return usage_error("--can-bitrate, --data-bitrate and --can-fd need CAN interfaces, not stdio ('-') or fd:IN,OUT");
     }
     if (o.can_bitrate || o.data_bitrate || o.can_fd) {
-        const CanConfigResult r = configure_can_link(o.can, {o.can_bitrate, o.data_bitrate, o.can_fd});
-        if (!r.ok) {
-            LOG_ERROR("%s", r.error.c_str());
-            return 1;
+        for (const std::string& can : o.cans) {
+            const CanConfigResult r = configure_can_link(can, {o.can_bitrate, o.data_bitrate, o.can_fd});
+            if (!r.ok) {
+                LOG_ERROR("%s", r.error.c_str());
+                return 1;
+            }
+            LOG_INFO("%s configured and up", can.c_str());
         }
-        LOG_INFO("%s configured and up", o.can.c_str());
     }
     return run_bridge(config);
 }
@@ -484,7 +544,11 @@ int parse_and_run(int argc, char** argv) {
         app.config_formatter(std::make_shared<SubcommandConfig>(argv[1]));
         sub->fallthrough();
         sub->footer("Also: --config FILE (options from a TOML or INI file; the command line wins), --version");
-        sub->add_option("--can", o.can, "CAN interface, or - for stdin/stdout in candump format")->required();
+        sub->add_option("--can", o.cans,
+                        server ? "CAN interface, or - for stdin/stdout in candump format (repeatable: one bus each)"
+                               : "CAN interface, or - for stdin/stdout in candump format")
+            ->required()
+            ->allow_extra_args(false);
         sub->add_option("--port", o.port, "TCP port")->default_val(3333)->transform(port_number);
         if (server) {
             sub->add_option("--bind", o.bind, "address to listen on")->default_val("0.0.0.0");
@@ -501,11 +565,12 @@ int parse_and_run(int argc, char** argv) {
         o.serve = server;
         o.canip_form = true;
         o.dialect_given = sub->count("--dialect") > 0;
+        o.port_given = sub->count("--port") > 0;
         if (server) {
             o.host = o.bind;
         }
     } else {
-        app.add_option("canif", o.can, "SocketCAN interface, or - for stdin/stdout in candump format")->required();
+        app.add_option("canif", o.cans, "SocketCAN interface, or - for stdin/stdout in candump format")->required()->expected(1);
         app.add_option("--host", o.host, "TCP host")->default_val("localhost");
         app.add_option("--port", o.port, "TCP port")->default_val(20010)->transform(port_number);
         app.add_flag("--serve", o.serve, "serve (bind --host) instead of connecting");
@@ -519,6 +584,7 @@ int parse_and_run(int argc, char** argv) {
         if (const int rc = parse(app, argc, argv); rc >= 0) {
             return rc;
         }
+        o.port_given = app.count("--port") > 0;
     }
     return run(o);
 }

@@ -188,6 +188,7 @@ private:
         case prefix::subscribe:
             return (n >= 1 && (n - 1) % wire_filter::entry_size == 0) ? ProtocolError::none : ProtocolError::bad_subscribe_length;
         case prefix::close: return n >= 1 ? ProtocolError::none : ProtocolError::bad_close_length;
+        case prefix::bus: return (n >= 1 && n <= max_bus_name) ? ProtocolError::none : ProtocolError::bad_bus_length;
         default: return is_optional_prefix(p) ? ProtocolError::none : ProtocolError::unknown_prefix;
         }
     }
@@ -222,11 +223,21 @@ private:
             return ProtocolError::none;
         default: break;
         }
-        out.type = p == prefix::subscribe ? MessageType::subscribe : p == prefix::close ? MessageType::close : MessageType::skipped;
+        out.type = p == prefix::subscribe ? MessageType::subscribe
+                   : p == prefix::close   ? MessageType::close
+                   : p == prefix::bus     ? MessageType::bus
+                                          : MessageType::skipped;
         out.payload_size = static_cast<std::uint8_t>(payload.size());
         if constexpr (PayloadCapacity > 0) {
             for (std::size_t i = 0; i < payload.size() && i < PayloadCapacity; ++i) {
                 out.payload[i] = payload[i];
+            }
+        }
+        if (p == prefix::bus) {
+            for (const std::uint8_t c : payload) {
+                if (!is_bus_name_char(c)) {
+                    return ProtocolError::bad_bus_name;
+                }
             }
         }
         return p == prefix::subscribe ? check_subscribe_payload(payload) : ProtocolError::none;

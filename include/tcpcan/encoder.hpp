@@ -131,6 +131,24 @@ struct WireFilterEntry {
     return header_size + 1 + text_size;
 }
 
+// 'b' = a bus name (1 to 64 printable ASCII characters, no spaces); 0 for any other name.
+[[nodiscard]] constexpr std::size_t encode_bus(std::span<std::uint8_t> out, std::string_view name) {
+    if (name.empty() || name.size() > max_bus_name || out.size() < header_size + name.size()) {
+        return 0;
+    }
+    for (const char c : name) {
+        if (!is_bus_name_char(static_cast<std::uint8_t>(c))) {
+            return 0;
+        }
+    }
+    out[0] = prefix::bus;
+    out[1] = static_cast<std::uint8_t>(name.size());
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        out[header_size + i] = static_cast<std::uint8_t>(name[i]);
+    }
+    return header_size + name.size();
+}
+
 // Any decoded message back to bytes (the fuzzers check decode → encode → decode).
 [[nodiscard]] constexpr std::size_t encode_message(std::span<std::uint8_t> out, const Message& m) {
     switch (m.type) {
@@ -142,6 +160,7 @@ struct WireFilterEntry {
     case MessageType::frame: return encode_frame(out, m.frame, m.has_sequence, m.sequence, m.has_timestamp);
     case MessageType::subscribe:
     case MessageType::close:
+    case MessageType::bus:
     case MessageType::skipped: break;
     }
     if (out.size() < header_size + m.payload_size) {

@@ -32,6 +32,10 @@ enum class ProtocolError : std::uint8_t {
     frame_fields_mismatch,
     subscription_too_large,
     message_before_features,
+    // The bus request ('b', feature::bus).
+    bad_bus_length,
+    bad_bus_name,
+    unexpected_bus_message,
 };
 
 [[nodiscard]] constexpr const char* describe(ProtocolError error) {
@@ -59,6 +63,9 @@ enum class ProtocolError : std::uint8_t {
     case ProtocolError::frame_fields_mismatch: return "frame's sequence/timestamp fields differ from the agreed features";
     case ProtocolError::subscription_too_large: return "subscription has more entries than this side holds";
     case ProtocolError::message_before_features: return "message before the peer's 'h' features";
+    case ProtocolError::bad_bus_length: return "'b' payload is not 1 to 64 bytes";
+    case ProtocolError::bad_bus_name: return "'b' bus name holds a byte that is not printable ASCII (or a space)";
+    case ProtocolError::unexpected_bus_message: return "'b' message not agreed, repeated, or not the bus requested";
     }
     return "unknown error";
 }

@@ -24,6 +24,7 @@ inline constexpr std::uint8_t ping = 'p';       // v2: u32 token
 inline constexpr std::uint8_t pong = 'q';       // v2: u32 token echoed
 inline constexpr std::uint8_t subscribe = 's';  // v2: op + filter entries
 inline constexpr std::uint8_t close = 'c';      // v2: reason code + optional text
+inline constexpr std::uint8_t bus = 'b';        // v2 with feature::bus: a bus name (request, and its answer)
 }  // namespace prefix
 
 // A version-2 peer skips messages whose prefix is an ASCII capital letter it does not
@@ -36,7 +37,8 @@ inline constexpr std::uint32_t highest_version = 2;
 namespace feature {
 inline constexpr std::uint32_t sequence = 0x1;    // every 'f' carries a u32 sequence number
 inline constexpr std::uint32_t timestamps = 0x2;  // every 'f' carries a u64 timestamp (µs, Unix epoch)
-inline constexpr std::uint32_t known = sequence | timestamps;
+inline constexpr std::uint32_t bus = 0x8;         // the client names the server's bus it joins ('b')
+inline constexpr std::uint32_t known = sequence | timestamps | bus;
 }  // namespace feature
 
 // Bits of the 'f' flags byte above the frame_flag bits.
@@ -72,6 +74,10 @@ enum class CloseReason : std::uint8_t {
 
 enum class SubscribeOp : std::uint8_t { replace = 0, append = 1 };
 
+// A 'b' payload: a bus name of 1 to 64 printable ASCII characters, no spaces.
+inline constexpr std::size_t max_bus_name = 64;
+[[nodiscard]] constexpr bool is_bus_name_char(std::uint8_t c) { return c > 0x20 && c < 0x7F; }
+
 // One filter entry on the wire: 9 bytes (kind, a, b). See PROTOCOL.md.
 namespace wire_filter {
 inline constexpr std::size_t entry_size = 9;
@@ -82,7 +88,7 @@ inline constexpr std::uint8_t mask_form = 0x04; // a = id, b = mask; else range 
 inline constexpr std::uint8_t all = 0x07;
 }  // namespace wire_filter
 
-enum class MessageType : std::uint8_t { version, data_v1, features, frame, ping, pong, subscribe, close, skipped };
+enum class MessageType : std::uint8_t { version, data_v1, features, frame, ping, pong, subscribe, close, bus, skipped };
 
 /// A decoded message. `frame` holds the frame of 'd' and 'f'; `value` the u32 of
 /// 'v', 'h', 'p', 'q'; `payload` the raw payload of 's' and 'c' (and skipped ones), its

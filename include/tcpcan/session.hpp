@@ -50,6 +50,8 @@ enum class EventType : std::uint8_t {
     peer_dead,           // value = µs of silence
     protocol_error,      // error + offset: what the peer got wrong and where
     closed,              // reason; by_peer says who closed; text via close_text()
+    bus_requested,       // server: the client named a bus (requested_bus()); answer with accept_bus() or close()
+    bus_chosen,          // the bus is settled (client: the server accepted it; server: accept_bus() was called)
 };
 
 struct Event {
@@ -127,6 +129,8 @@ struct ClassicFrame {
     std::uint8_t flags = 0;
     std::array<std::uint8_t, max_classic_length> data{};
 };
+// Where a bus request stands: client wanted -> sent -> chosen; server requested -> chosen.
+enum class BusRequest : std::uint8_t { none, wanted, sent, requested, chosen };
 // Stands in for the local subscription when the profile has none: passes everything.
 struct NoLocalSubscription {
     [[nodiscard]] static constexpr bool matches(const Frame&) { return true; }
@@ -204,6 +208,9 @@ public:
           retry_with_version_1_(other.retry_with_version_1_),
           subscription_pending_(other.subscription_pending_),
           closed_by_peer_message_(other.closed_by_peer_message_),
+          bus_name_(other.bus_name_),
+          bus_name_size_(other.bus_name_size_),
+          bus_request_(other.bus_request_),
           current_is_frame_(other.current_is_frame_),
           unwritten_in_message_(other.unwritten_in_message_),
           stats_(other.stats_) {
@@ -377,7 +384,7 @@ public:
         if (state_ == SessionState::closed) {
             return;
         }
-        if (state_ != SessionState::established && options_.negotiation_timeout_us != 0 &&
+        if ((state_ != SessionState::established || bus_pending()) && options_.negotiation_timeout_us != 0 &&
             now - started_us_ >= options_.negotiation_timeout_us) {
             if constexpr (Profile::close_texts) {
                 close(CloseReason::negotiation_timeout, "no agreement in time", now);
@@ -426,7 +433,7 @@ public:
         if (state_ == SessionState::closed) {
             return deadline;
         }
-        if (state_ != SessionState::established && options_.negotiation_timeout_us != 0) {
+        if ((state_ != SessionState::established || bus_pending()) && options_.negotiation_timeout_us != 0) {
             earliest(started_us_ + options_.negotiation_timeout_us);
         }
         if constexpr (Profile::local_subscription) {
@@ -505,6 +512,44 @@ public:
         return true;
     }
 
+    // ---- The bus request ('b', feature::bus) --------------------------------------------
+    /// Client, before agreement: join the server's bus `name` (feature::bus is offered with
+    /// it). Once the features are agreed the request goes out; a server that does not offer
+    /// feature::bus (or speaks version 1) ends the session with CloseReason::unsupported.
+    /// False (and nothing changes) for a name that is not 1 to 64 printable ASCII
+    /// characters without spaces, for a server, or after negotiation started to agree.
+    [[nodiscard]] constexpr bool request_bus(std::string_view name) {
+        if (options_.role != Role::client || state_ != SessionState::negotiating || !store_bus_name(name)) {
+            return false;
+        }
+        options_.features |= feature::bus;
+        bus_request_ = BusRequest::wanted;
+        return true;
+    }
+    /// Server: the bus named by the client's 'b' (after a bus_requested event), until
+    /// answered; empty otherwise.
+    [[nodiscard]] constexpr std::string_view requested_bus() const {
+        return bus_request_ == BusRequest::requested || bus_request_ == BusRequest::chosen
+                   ? std::string_view(bus_name_.data(), bus_name_size_)
+                   : std::string_view{};
+    }
+    /// Server: the requested bus exists; the answer ('b' with the same name) goes out and
+    /// the session may be routed. To refuse, close(CloseReason::unsupported, "unknown bus ...").
+    constexpr void accept_bus() {
+        if (bus_request_ != BusRequest::requested || state_ == SessionState::closed) {
+            return;
+        }
+        append_message(encode_bus(output_space(), std::string_view(bus_name_.data(), bus_name_size_)));
+        bus_request_ = BusRequest::chosen;
+        push_event({EventType::bus_chosen});
+    }
+    /// True while feature::bus is agreed and the bus is not settled yet: the port does not
+    /// route the session's frames until it is (the negotiation timeout still runs).
+    [[nodiscard]] constexpr bool bus_pending() const {
+        return state_ == SessionState::established && (agreed_features_ & feature::bus) != 0 &&
+               bus_request_ != BusRequest::chosen;
+    }
+
     // ---- Observing --------------------------------------------------------------------
     [[nodiscard]] constexpr bool poll_event(Event& event) {
         if (events_.empty()) {
@@ -535,6 +580,7 @@ private:
     friend class Session;
 
     using Counter = typename Profile::Counter;
+    using BusRequest = detail::BusRequest;
     // The session keeps no payload copy: 's' and 'c' payloads are read from the decoder.
     using SessionMessage = BasicMessage<0>;
 
@@ -689,6 +735,7 @@ private:
             }
             return true;
         case MessageType::subscribe: return on_subscribe(now);
+        case MessageType::bus: return on_bus(now);
         default: return true;
         }
     }
@@ -723,6 +770,14 @@ private:
         state_ = SessionState::established;
         push_event({EventType::features_agreed, agreed_features_});
         last_ping_us_ = last_rx_us_;
+        if (bus_request_ == BusRequest::wanted) {
+            if ((agreed_features_ & feature::bus) == 0) {
+                close(CloseReason::unsupported, "a bus request, which the server does not offer", last_rx_us_);
+                return;
+            }
+            append_message(encode_bus(output_space(), std::string_view(bus_name_.data(), bus_name_size_)));
+            bus_request_ = BusRequest::sent;
+        }
         if constexpr (Profile::local_subscription) {
             if (version_ >= 2 && !local_subscription_.empty()) {
                 send_subscription();
@@ -780,6 +835,43 @@ private:
         if (!bus_queue_.push(queued)) {
             ++stats_.drop_bus_queue_full;
         }
+        return true;
+    }
+
+    // 'b': the server takes one request; the client takes one answer naming what it asked.
+    constexpr bool on_bus(std::uint64_t now) {
+        const std::span<const std::uint8_t> payload = decoder_.payload();
+        const std::string_view name(reinterpret_cast<const char*>(payload.data()), payload.size());
+        const bool agreed = (agreed_features_ & feature::bus) != 0;
+        if (agreed && options_.role == Role::server && bus_request_ == BusRequest::none) {
+            (void)store_bus_name(name);  // the decoder checked it
+            bus_request_ = BusRequest::requested;
+            push_event({EventType::bus_requested});
+            return true;
+        }
+        if (agreed && options_.role == Role::client && bus_request_ == BusRequest::sent &&
+            name == std::string_view(bus_name_.data(), bus_name_size_)) {
+            bus_request_ = BusRequest::chosen;
+            push_event({EventType::bus_chosen});
+            return true;
+        }
+        protocol_failure(ProtocolError::unexpected_bus_message, decoder_.last_message_offset(), now);
+        return false;
+    }
+
+    [[nodiscard]] constexpr bool store_bus_name(std::string_view name) {
+        if (name.empty() || name.size() > max_bus_name) {
+            return false;
+        }
+        for (const char c : name) {
+            if (!is_bus_name_char(static_cast<std::uint8_t>(c))) {
+                return false;
+            }
+        }
+        for (std::size_t i = 0; i < name.size(); ++i) {
+            bus_name_[i] = name[i];
+        }
+        bus_name_size_ = static_cast<std::uint8_t>(name.size());
         return true;
     }
 
@@ -853,6 +945,9 @@ private:
     bool retry_with_version_1_ = false;
     bool subscription_pending_ = false;  // waiting for output room; tick() retries
     bool closed_by_peer_message_ = false;  // close_text() is in the decoder's buffer
+    std::array<char, max_bus_name> bus_name_{};  // the bus asked for (client) or requested (server)
+    std::uint8_t bus_name_size_ = 0;
+    BusRequest bus_request_ = BusRequest::none;
     bool current_is_frame_ = false;
     std::size_t unwritten_in_message_ = 0;
     std::array<std::uint8_t, OutputBytes> output_{};

@@ -42,6 +42,18 @@ namespace {
 constexpr std::uint64_t second_us = 1'000'000;
 constexpr std::size_t bus_batch = 64;
 constexpr std::size_t max_routed_peers = 1024;  // the most --max-clients allows
+constexpr std::size_t max_buses = 16;           // --can entries one server serves
+
+// One bus the daemon serves (--can), and how the loop waits on it.
+struct BusSlot {
+    std::unique_ptr<BusPort> port;
+    int read_fd = -1;
+    int write_fd = -1;
+    std::uint32_t generation = 0;
+    bool busy = false;            // frames wait for it to take more
+    bool readable = false;        // epoll said so on this pass
+    std::uint64_t quiet_until = 0;  // latency budget: the bus is read again from then
+};
 
 struct Connection {
     int fd = -1;
@@ -101,8 +113,10 @@ public:
         RouterOptions options;
         options.pace_batch = bus_batch;
         options.stall_after_us = config.stall_after_us;
-        router_ = std::make_unique<Router<max_routed_peers>>(options);
-        router_->set_forward_filter(0, &config_.forward);
+        router_ = std::make_unique<Router<max_routed_peers, max_buses>>(options);
+        for (std::size_t bus = 0; bus < max_buses; ++bus) {
+            router_->set_forward_filter(bus, &config_.forward);
+        }
         policy_.read_only = config.serve && config.read_only;
         policy_.allow = config.allow_transmit.empty() ? nullptr : &config_.allow_transmit;
     }
@@ -123,19 +137,20 @@ public:
         while (loop_.stop_signal() == 0 && exit_status_ < 0) {
             const auto events = loop_.wait(deadline());
             now_ = loop_.now();
-            bool bus_readable = false;
             for (const epoll_event& e : events) {
                 const int fd = e.data.fd;
                 if (const auto l = std::find(listen_fds_.begin(), listen_fds_.end(), fd); l != listen_fds_.end()) {
                     accept_clients(fd, static_cast<std::size_t>(l - listen_fds_.begin()));
                 } else if (Connection* c = find(fd)) {
                     on_io(*c, e.events);
-                } else if (fd == bus_read_fd_) {
-                    bus_readable = true;
+                } else {
+                    for (BusSlot& bus : bus_slots_) {
+                        bus.readable = bus.readable || fd == bus.read_fd;
+                    }
                 }
-                // The bus write fd needs no action: draining below retries the writes.
+                // A bus write fd needs no action: draining below retries the writes.
             }
-            service(bus_readable);
+            service();
         }
         if (loop_.stop_signal() != 0) {
             LOG_INFO("received %s; closing sessions", strsignal(loop_.stop_signal()));
@@ -151,20 +166,35 @@ private:
             LOG_ERROR("%s", error.c_str());
             return false;
         }
-        if (config_.can_interface == "-") {
-            bus_ = std::make_unique<StdioPort>();
-        } else {
-            auto can = std::make_unique<SocketCanPort>(config_.can_interface, config_.forward);
-            const SocketCanOpen opened = can->open();
-            if (!opened.ok) {
-                LOG_ERROR("%s", opened.error.c_str());
-                return false;
-            }
-            LOG_INFO("CAN interface %s open (%s, %zu kernel filters)", config_.can_interface.c_str(),
-                     can->fd_capable() ? "CAN FD" : "classic CAN", can->kernel_filter_count());
-            bus_ = std::move(can);
+        if (config_.can_interfaces.empty() || config_.can_interfaces.size() > max_buses) {
+            LOG_ERROR("a bridge serves 1 to %zu buses, not %zu", max_buses, config_.can_interfaces.size());
+            return false;
         }
-        buses_.names.push_back(config_.can_interface);
+        for (const std::string& name : config_.can_interfaces) {
+            BusSlot& slot = bus_slots_.emplace_back();
+            int in_fd = -1, out_fd = -1;
+            std::string fd_error;
+            if (name == "-") {
+                slot.port = std::make_unique<StdioPort>();
+            } else if (parse_fd_bus(name, in_fd, out_fd, fd_error)) {
+                slot.port = std::make_unique<StdioPort>("tcpcan", in_fd, out_fd);
+            } else if (!fd_error.empty()) {
+                LOG_ERROR("%s", fd_error.c_str());
+                return false;
+            } else {
+                auto can = std::make_unique<SocketCanPort>(name, config_.forward);
+                const SocketCanOpen opened = can->open();
+                if (!opened.ok) {
+                    LOG_ERROR("%s", opened.error.c_str());
+                    return false;
+                }
+                LOG_INFO("CAN interface %s open (%s, %zu kernel filters)", name.c_str(),
+                         can->fd_capable() ? "CAN FD" : "classic CAN", can->kernel_filter_count());
+                slot.port = std::move(can);
+            }
+            buses_.names.push_back(name);
+        }
+        ended_by_bus_.resize(bus_slots_.size());
         if (config_.tls.enabled()) {
             TlsOptions options = config_.tls;
             options.role = config_.serve ? TlsRole::server : TlsRole::client;
@@ -225,12 +255,12 @@ private:
                 listeners_.push_back({spec.dialect, bus});
                 loop_.set_interest(fd, EPOLLIN);
                 if (spec.dialect == Dialect::tcpcan) {
-                    LOG_INFO("listening on %s (bus %s, protocol version %u to %u, at most %d clients%s%s)",
+                    LOG_INFO("listening on %s (%s, protocol version %u to %u, at most %d clients%s%s)",
                              local_name(fd).c_str(), served_buses(spec.dialect, bus).c_str(), config_.min_version,
                              config_.max_version, config_.max_clients, config_.read_only ? ", read-only" : "",
                              tls_ ? ", TLS" : "");
                 } else {
-                    LOG_INFO("listening on %s (%s, bus %s, at most %d clients%s%s)", local_name(fd).c_str(),
+                    LOG_INFO("listening on %s (%s, %s, at most %d clients%s%s)", local_name(fd).c_str(),
                              std::string(dialect_name(spec.dialect)).c_str(), served_buses(spec.dialect, bus).c_str(),
                              config_.max_clients, config_.read_only ? ", read-only" : "", tls_ ? ", TLS" : "");
                 }
@@ -244,23 +274,25 @@ private:
         return true;
     }
 
+    // 'can0', 'can1': quoted, as a name may hold a comma (fd:3,4).
     std::string bus_names() const {
         std::string names;
         for (const std::string& name : buses_.names) {
-            names += (names.empty() ? "" : ", ") + name;
+            names += (names.empty() ? "'" : ", '") + name + "'";
         }
         return names;
     }
 
-    // What a listener serves: its bus, the only bus, or every bus by name.
+    // What a listener serves: its bus, the only bus, or every bus by name (the first for
+    // a peer that names none).
     std::string served_buses(Dialect dialect, std::optional<std::size_t> bus) const {
         if (bus) {
-            return buses_.names[*bus];
+            return "bus " + buses_.names[*bus];
         }
         if (buses_.names.size() == 1 || !peer_chooses_bus(dialect)) {
-            return buses_.names.front();
+            return "bus " + buses_.names.front();
         }
-        return bus_names() + " by name";
+        return "buses " + bus_names() + " by name";
     }
 
     Connection* find(int fd) {
@@ -506,6 +538,10 @@ private:
             }
             idle.link->close(CloseReason::server_full, "server full: closed after a silence to make room", now_);
         }
+        if (c.link->bus() >= bus_slots_.size()) {  // a link's own choice is checked by the link; this is a backstop
+            c.link->close(CloseReason::protocol_error, "no such bus", now_);
+            return;
+        }
         if (!router_->attach(*c.link, c.link->bus(), c.policy)) {
             c.link->close(CloseReason::server_full, "server full", now_);
             return;
@@ -665,7 +701,8 @@ private:
     }
 
     void log_stall(Connection& c) {
-        if (!bus_->paced()) {
+        const BusPort& bus = *bus_slots_[c.attached ? c.link->bus() : 0].port;
+        if (!bus.paced()) {
             return;  // only a paced source waits for peers, so only there can one stall it
         }
         const bool stalled = c.attached && router_->stalled(*c.link, now_);
@@ -678,7 +715,7 @@ private:
         }
         if (stalled) {
             LOG_WARNING("%s is not reading: %s is no longer paced to it; frames it cannot take are dropped and counted",
-                        c.name.c_str(), bus_->name().c_str());
+                        c.name.c_str(), bus.name().c_str());
         } else {
             LOG_INFO("%s is reading again", c.name.c_str());
         }
@@ -703,6 +740,9 @@ private:
                 router_->detach(*link);
             }
             link->add_totals(ended_);
+            if (c.attached) {
+                link->add_totals(ended_by_bus_[link->bus()]);
+            }
         }
         const bool retry_v1 = tcpcan_link && tcpcan_link->retry_with_version_1();
         const bool hung_up = tcpcan_link && tcpcan_link->hung_up_on_proposal();
@@ -741,20 +781,21 @@ private:
     }
 
     // ---- frames ------------------------------------------------------------------------
-    void read_bus() {
-        if (now_ < bus_quiet_until_) {
+    void read_bus(std::size_t index) {
+        BusSlot& bus = bus_slots_[index];
+        if (now_ < bus.quiet_until) {
             return;
         }
-        for (int round = 0; round < 16 && router_->read_allowed(0, bus_->paced(), now_); ++round) {
-            const std::size_t n = bus_->read(frames_);
+        for (int round = 0; round < 16 && router_->read_allowed(index, bus.port->paced(), now_); ++round) {
+            const std::size_t n = bus.port->read(frames_);
             if (n < frames_.size() && config_.latency_budget_us != 0) {
-                bus_quiet_until_ = now_ + config_.latency_budget_us;
+                bus.quiet_until = now_ + config_.latency_budget_us;
             }
             for (std::size_t i = 0; i < n; ++i) {
                 if (log_enabled(LogLevel::debug)) {
-                    LOG_DEBUG("%s -> peers: %s", bus_->name().c_str(), frame_text(frames_[i]).c_str());
+                    LOG_DEBUG("%s -> peers: %s", bus.port->name().c_str(), frame_text(frames_[i]).c_str());
                 }
-                router_->from_bus(0, frames_[i], now_);
+                router_->from_bus(index, frames_[i], now_);
             }
             if (n < frames_.size()) {
                 break;
@@ -764,26 +805,35 @@ private:
 
     void drain_to_bus() {
         const std::uint64_t wall = config_.max_age_us != 0 ? wall_clock_us() : 0;
-        bus_busy_ = !router_->drain_to_bus(
-            0,
-            [this](const Frame& f) {
-                const BusWrite w = bus_->write(f);
-                if (w == BusWrite::written && log_enabled(LogLevel::debug)) {
-                    LOG_DEBUG("peer -> %s: %s", bus_->name().c_str(), frame_text(f).c_str());
-                }
-                return to_router(w);
-            },
-            now_, wall);
+        for (std::size_t index = 0; index < bus_slots_.size(); ++index) {
+            BusPort& port = *bus_slots_[index].port;
+            bus_slots_[index].busy = !router_->drain_to_bus(
+                index,
+                [&port](const Frame& f) {
+                    const BusWrite w = port.write(f);
+                    if (w == BusWrite::written && log_enabled(LogLevel::debug)) {
+                        LOG_DEBUG("peer -> %s: %s", port.name().c_str(), frame_text(f).c_str());
+                    }
+                    return to_router(w);
+                },
+                now_, wall);
+        }
     }
 
     // ---- the loop's regular work ---------------------------------------------------------
-    void service(bool bus_readable) {
-        if (bus_readable || bus_->read_always_ready()) {
-            read_bus();
+    void service() {
+        for (std::size_t index = 0; index < bus_slots_.size(); ++index) {
+            BusSlot& bus = bus_slots_[index];
+            if (bus.readable || bus.port->read_always_ready()) {
+                read_bus(index);
+            }
+            bus.readable = false;
         }
         drain_to_bus();
         if (now_ >= next_maintain_) {
-            bus_->maintain();
+            for (BusSlot& bus : bus_slots_) {
+                bus.port->maintain();
+            }
             limiter_.flush(now_);
             host_limiter_.flush(now_);
             next_maintain_ = now_ + second_us;
@@ -824,7 +874,7 @@ private:
             Link& link = *c.link;
             link.tick(now_);
             flush(c);
-            if (!c.attached && link.ready() && !link.closed()) {
+            if (!c.attached && link.agreed() && !link.closed()) {
                 admit(c);
                 flush(c);
             }
@@ -847,36 +897,46 @@ private:
             ++i;
         }
         // Frames staged by the bus port (one sendmmsg, or stdout's buffer) still waiting count as busy.
-        bus_busy_ = !bus_->flush() || bus_busy_;
-        update_bus_watch(bus_busy_);
+        for (std::size_t index = 0; index < bus_slots_.size(); ++index) {
+            BusSlot& bus = bus_slots_[index];
+            bus.busy = !bus.port->flush() || bus.busy;
+            update_bus_watch(index);
+        }
     }
 
-    void update_bus_watch(bool write_pending) {
-        const int read_fd = bus_->read_fd();
-        if (read_fd != bus_read_fd_ || bus_->generation() != bus_generation_) {
-            loop_.forget(bus_read_fd_);  // also when the port closed it: the cached interest goes
-            bus_read_fd_ = read_fd;
-            bus_generation_ = bus_->generation();
+    void update_bus_watch(std::size_t index) {
+        BusSlot& bus = bus_slots_[index];
+        const BusPort& port = *bus.port;
+        const int read_fd = port.read_fd();
+        if (read_fd != bus.read_fd || port.generation() != bus.generation) {
+            loop_.forget(bus.read_fd);  // also when the port closed it: the cached interest goes
+            bus.read_fd = read_fd;
+            bus.generation = port.generation();
         }
         // With a latency budget the bus is not waited on for a while after a short read, so
         // the frames of that while are read (and sent on) together: fewer wake-ups per frame.
-        const bool want_read = read_fd >= 0 && now_ >= bus_quiet_until_ && router_->read_allowed(0, bus_->paced(), now_);
-        const int write_fd = (write_pending || bus_busy_) ? bus_->write_wait_fd() : -1;
+        const bool want_read =
+            read_fd >= 0 && now_ >= bus.quiet_until && router_->read_allowed(index, port.paced(), now_);
+        const int write_fd = bus.busy ? port.write_wait_fd() : -1;
         if (write_fd >= 0 && write_fd == read_fd) {
             loop_.set_interest(read_fd, (want_read ? std::uint32_t{EPOLLIN} : 0u) | EPOLLOUT);
             return;
         }
-        loop_.set_interest(bus_read_fd_, want_read ? std::uint32_t{EPOLLIN} : 0u);
-        if (write_fd != bus_write_fd_) {
-            loop_.forget(bus_write_fd_);
-            bus_write_fd_ = write_fd;
+        loop_.set_interest(bus.read_fd, want_read ? std::uint32_t{EPOLLIN} : 0u);
+        if (write_fd != bus.write_fd) {
+            loop_.forget(bus.write_fd);
+            bus.write_fd = write_fd;
         }
-        loop_.set_interest(bus_write_fd_, EPOLLOUT);
+        loop_.set_interest(bus.write_fd, EPOLLOUT);
     }
 
     std::uint64_t deadline() {
-        if (bus_->read_always_ready() && now_ >= bus_quiet_until_ && router_->read_allowed(0, bus_->paced(), now_)) {
-            return 0;
+        for (std::size_t index = 0; index < bus_slots_.size(); ++index) {
+            const BusSlot& bus = bus_slots_[index];
+            if (bus.port->read_always_ready() && now_ >= bus.quiet_until &&
+                router_->read_allowed(index, bus.port->paced(), now_)) {
+                return 0;
+            }
         }
         std::uint64_t deadline = next_maintain_;
         if (next_stats_ != 0) {
@@ -885,8 +945,13 @@ private:
         if (accept_resume_at_ != 0) {
             deadline = std::min(deadline, accept_resume_at_);
         }
-        if (bus_quiet_until_ > now_) {
-            deadline = std::min(deadline, bus_quiet_until_);
+        for (const BusSlot& bus : bus_slots_) {
+            if (bus.quiet_until > now_) {
+                deadline = std::min(deadline, bus.quiet_until);
+            }
+            if (bus.busy && bus.port->write_wait_fd() < 0) {
+                deadline = std::min(deadline, now_ + 1000);  // SocketCAN gives no EPOLLOUT for ENOBUFS: poll
+            }
         }
         if (!config_.serve && connections_.empty() && reconnect_at_ != 0) {
             deadline = std::min(deadline, reconnect_at_);
@@ -903,9 +968,6 @@ private:
                 }
             }
         }
-        if (bus_busy_ && bus_->write_wait_fd() < 0) {
-            deadline = std::min(deadline, now_ + 1000);  // SocketCAN gives no EPOLLOUT for ENOBUFS: poll
-        }
         return deadline;
     }
 
@@ -918,8 +980,12 @@ private:
                 live += c->attached && c->link->ready() ? 1 : 0;
             }
         }
-        const BusCounters& b = bus_->counters();
-        const BusRouteCounters& r = router_->counters(0);
+        BusCounters b{};
+        BusRouteCounters r{};
+        for (std::size_t index = 0; index < bus_slots_.size(); ++index) {
+            add_counters(b, bus_slots_[index].port->counters());
+            add_counters(r, router_->counters(index));
+        }
         const std::uint64_t dropped = t.dropped + r.dropped() + b.refused + b.rx_overflow + b.down_drops;
         LOG_INFO("%s: from_bus=%llu to_bus=%llu sent=%llu received=%llu dropped=%llu filtered=%llu unforwarded=%llu "
                  "lost=%llu duplicates=%llu peers=%zu rtt_ms=%.3f drops[output_full=%llu bus_queue_full=%llu "
@@ -932,6 +998,9 @@ private:
                  ull(r.refused_not_allowed), ull(r.refused_rate), ull(r.bus_down + b.down_drops), ull(b.refused + r.bus_refused),
                  ull(b.rx_overflow), ull(t.unsent_at_close), ull(b.bad_input), ull(evicted_), ull(refused_full_),
                  ull(pending_closed_), ull(tls_refused_), ull(handshakes_.refused()), ull(log_lines_dropped()));
+        if (bus_slots_.size() > 1) {
+            print_bus_stats(label);
+        }
         // Authenticated peers by name, with what their policy refused.
         for (const auto& c : connections_) {
             const PeerRouteCounters* pc = c->attached && !c->identity.empty() ? router_->counters(*c->link) : nullptr;
@@ -947,6 +1016,53 @@ private:
         }
     }
 
+    static void add_counters(BusCounters& sum, const BusCounters& c) {
+        sum.refused += c.refused;
+        sum.bad_input += c.bad_input;
+        sum.read_errors += c.read_errors;
+        sum.rx_overflow += c.rx_overflow;
+        sum.down_drops += c.down_drops;
+    }
+
+    static void add_counters(BusRouteCounters& sum, const BusRouteCounters& c) {
+        sum.from_bus += c.from_bus;
+        sum.to_bus += c.to_bus;
+        sum.filtered += c.filtered;
+        sum.unforwarded += c.unforwarded;
+        sum.bus_down += c.bus_down;
+        sum.bus_refused += c.bus_refused;
+        sum.refused_read_only += c.refused_read_only;
+        sum.refused_not_allowed += c.refused_not_allowed;
+        sum.refused_rate += c.refused_rate;
+    }
+
+    // One line per bus when there are several ("<label> for bus NAME:", so the last
+    // "<label>:" line stays the totals).
+    void print_bus_stats(const char* label) {
+        for (std::size_t index = 0; index < bus_slots_.size(); ++index) {
+            LinkTotals t = ended_by_bus_[index];
+            std::size_t live = 0;
+            for (const auto& c : connections_) {
+                if (c->link && c->attached && c->link->bus() == index) {
+                    c->link->add_totals(t);
+                    live += c->link->ready() ? 1 : 0;
+                }
+            }
+            const BusCounters& b = bus_slots_[index].port->counters();
+            const BusRouteCounters& r = router_->counters(index);
+            const std::uint64_t dropped = t.dropped + r.dropped() + b.refused + b.rx_overflow + b.down_drops;
+            LOG_INFO("%s for bus %s: from_bus=%llu to_bus=%llu sent=%llu received=%llu dropped=%llu filtered=%llu "
+                     "unforwarded=%llu peers=%zu drops[output_full=%llu bus_queue_full=%llu expired=%llu read_only=%llu "
+                     "not_allowed=%llu rate_limited=%llu bus_down=%llu bus_refused=%llu bus_rx_overflow=%llu] "
+                     "bad_input=%llu",
+                     label, buses_.names[index].c_str(), ull(r.from_bus), ull(r.to_bus), ull(t.sent), ull(t.received),
+                     ull(dropped), ull(r.filtered + t.filtered), ull(r.unforwarded), live, ull(t.output_full),
+                     ull(t.bus_queue_full), ull(t.expired), ull(t.refused_read_only + r.refused_read_only),
+                     ull(r.refused_not_allowed), ull(r.refused_rate), ull(r.bus_down + b.down_drops),
+                     ull(b.refused + r.bus_refused), ull(b.rx_overflow), ull(b.bad_input));
+        }
+    }
+
     void shutdown() {
         stopping_ = true;
         now_ = monotonic_us();
@@ -958,21 +1074,19 @@ private:
             }
             remove_connection(c);
         }
-        bus_->flush();
+        for (BusSlot& bus : bus_slots_) {
+            bus.port->flush();
+        }
         print_stats("final stats");
     }
 
     const BridgeConfig& config_;
     EventLoop loop_;
-    std::unique_ptr<BusPort> bus_;
+    std::vector<BusSlot> bus_slots_;  // in --can order, as buses_ names them
     std::unique_ptr<TlsContext> tls_;  // outlives every transport: declared before connections_
     HandshakeLimit handshakes_;
-    std::unique_ptr<Router<max_routed_peers>> router_;
+    std::unique_ptr<Router<max_routed_peers, max_buses>> router_;
     TransmitPolicy policy_{};
-    int bus_read_fd_ = -1;
-    int bus_write_fd_ = -1;
-    std::uint32_t bus_generation_ = 0;
-    bool bus_busy_ = false;
     struct Listener {
         Dialect dialect = Dialect::tcpcan;
         std::optional<std::size_t> bus;  // tied to one bus, else the peer chooses (or the first)
@@ -985,6 +1099,7 @@ private:
     std::array<std::uint8_t, 65536> read_buffer_{};
     std::array<Frame, bus_batch> frames_{};
     LinkTotals ended_{};
+    std::vector<LinkTotals> ended_by_bus_;  // links that ended, by the bus they were attached to
     LogLimiter limiter_{5, 10 * second_us};        // per link and kind of event
     LogLimiter host_limiter_{20, 10 * second_us};  // per host and kind of connection event
     LogLimiter system_limiter_{1, second_us};      // accept failures and the like
@@ -992,7 +1107,6 @@ private:
     std::minstd_rand random_{std::random_device{}()};
     std::uint64_t now_ = 0;
     std::uint64_t next_maintain_ = 0, next_stats_ = 0, reconnect_at_ = 0, accept_resume_at_ = 0;
-    std::uint64_t bus_quiet_until_ = 0;  // latency budget: the bus is read again from then
     std::uint64_t evicted_ = 0, refused_full_ = 0, pending_closed_ = 0, tls_refused_ = 0;
     std::uint32_t client_version_ = highest_version;
     bool fallback_to_v1_ = false;

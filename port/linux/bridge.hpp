@@ -18,7 +18,7 @@ namespace tcpcan::linux_port {
 
 struct BridgeConfig {
     bool serve = false;
-    std::string can_interface;  // "-" = stdio
+    std::vector<std::string> can_interfaces;  // --can, in order ("-" = stdio, at most once); a client has one
     std::string host;           // server: the address bound; client: the server's
     std::uint16_t port = 20010;
     // Server: --listen entries; empty = tcpcan on host and port, as always.

@@ -22,6 +22,7 @@ void DetectLink::become_tcpcan(std::uint64_t now) {
     detected_ = FirstBytes::tcpcan;
     tcpcan_ = std::make_unique<TcpcanLink>(name(), options_.tcpcan, subscription_, limiter_, now);
     tcpcan_->tie_to_bus(options_.canip.bus);
+    tcpcan_->serve_buses(options_.buses);
 }
 
 void DetectLink::become_canip(CanipOptions::Start start, std::uint64_t now) {

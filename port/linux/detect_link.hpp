@@ -31,6 +31,7 @@ namespace tcpcan::linux_port {
 struct DetectOptions {
     SessionOptions tcpcan;  // its role is this link's role
     CanipOptions canip;     // `start` is chosen here; `bus` holds for tcpcan too
+    const BusDirectory* buses = nullptr;  // server: answers a tcpcan client's bus request
     // Client: how long to wait for a canip greeting before proposing tcpcan. A canip_peer
     // server greets as soon as it accepts, so one round trip after connect; later greetings
     // still work (with 4.0 framing).

@@ -140,30 +140,26 @@ ListenParse parse_listen_spec(std::string_view text) {
         }
     } else {
         const std::size_t first = rest.find(':');
+        const std::string_view head = rest.substr(0, first);
         if (first == std::string_view::npos) {
-            port = rest;
-        } else {
-            const std::size_t second = rest.find(':', first + 1);
-            const std::string_view head = rest.substr(0, first);
-            if (second != std::string_view::npos) {
-                address = head;
-                port = rest.substr(first + 1, second - first - 1);
-                bus = rest.substr(second + 1);
-                if (rest.find(':', second + 1) != std::string_view::npos) {
-                    return fail("too many ':' (an IPv6 address goes in brackets: [::1]:PORT)");
-                }
-            } else if (all_digits(head)) {
-                port = head;  // PORT:BUS
-                bus = rest.substr(first + 1);
-            } else {
-                address = head;  // ADDR:PORT
-                port = rest.substr(first + 1);
-            }
-            if (first == 0 || (second != std::string_view::npos && address.empty())) {
-                return fail("empty address before ':'");
-            }
-            if (bus.empty() && (second != std::string_view::npos || all_digits(head))) {
+            port = rest;  // PORT
+        } else if (first == 0) {
+            return fail("empty address before ':' (an IPv6 address goes in brackets: [::1]:PORT)");
+        } else if (all_digits(head)) {
+            port = head;  // PORT:BUS
+            bus = rest.substr(first + 1);
+            if (bus.empty()) {
                 return fail("empty bus name after ':'");
+            }
+        } else {
+            address = head;  // ADDR:PORT or ADDR:PORT:BUS (a bus name may hold ':', as fd:3,4 does)
+            const std::size_t second = rest.find(':', first + 1);
+            port = rest.substr(first + 1, second == std::string_view::npos ? std::string_view::npos : second - first - 1);
+            if (second != std::string_view::npos) {
+                bus = rest.substr(second + 1);
+                if (bus.empty()) {
+                    return fail("empty bus name after ':'");
+                }
             }
         }
     }
@@ -211,18 +207,30 @@ MadeLink make_link(const LinkSetup& setup) {
     static const FilterSet<1> no_subscription;
     switch (setup.dialect) {
     case Dialect::tcpcan: {
+        SessionOptions session = setup.session;
+        // A server lets a client name its bus only where there is a choice: an untied
+        // listener of several buses (with one bus, nothing changes on the wire).
+        if (session.role == Role::server && !setup.bus && setup.buses != nullptr && setup.buses->names.size() > 1) {
+            session.features |= feature::bus;
+        }
         if (setup.detect_canip) {
             DetectOptions o;
-            o.tcpcan = setup.session;
+            o.tcpcan = session;
             o.canip = canip_options(setup);
+            o.buses = setup.buses;
             made.link = std::make_unique<DetectLink>(
                 setup.name, o, setup.subscription ? *setup.subscription : no_subscription, *setup.limiter, setup.now);
             return made;
         }
-        auto link = std::make_unique<TcpcanLink>(setup.name, setup.session,
+        auto link = std::make_unique<TcpcanLink>(setup.name, session,
                                                  setup.subscription ? *setup.subscription : no_subscription,
                                                  *setup.limiter, setup.now);
         link->tie_to_bus(setup.bus.value_or(0));
+        if (!setup.remote_bus.empty() && !link->request_bus(setup.remote_bus)) {
+            made.error = "--remote-bus '" + setup.remote_bus + "': a bus name is 1 to 64 printable characters, no spaces";
+            return made;
+        }
+        link->serve_buses(setup.buses);
         made.link = std::move(link);
         return made;
     }

@@ -51,7 +51,8 @@ inline constexpr Dialect all_dialects[] = {Dialect::tcpcan, Dialect::socketcand,
 //   tcpcan@20010, socketcand@127.0.0.1:29536, canip@3334:can1, canip@[::1]:3334:can1
 // A PORT alone listens on the server's default address (--bind, or --host in the
 // original form). A one-colon form is ADDR:PORT unless the part before the colon is all
-// digits (then it is PORT:BUS); an IPv6 address goes in brackets.
+// digits (then it is PORT:BUS); an IPv6 address goes in brackets. BUS is the rest, as
+// given to --can (it may hold ':', as fd:3,4 does).
 struct ListenSpec {
     Dialect dialect = Dialect::tcpcan;
     std::string address;  // empty: the server's default address

@@ -28,32 +28,69 @@ bool is_pollable(int fd) {
     }
     return ok;
 }
+bool parse_fd(std::string_view text, int& fd) {
+    if (text.empty() || text.size() > 6 || text.find_first_not_of("0123456789") != std::string_view::npos) {
+        return false;
+    }
+    fd = 0;
+    for (char c : text) {
+        fd = fd * 10 + (c - '0');
+    }
+    return true;
+}
 }  // namespace
 
-StdioPort::StdioPort(std::string interface_name) : name_(std::move(interface_name)) {
+bool parse_fd_bus(std::string_view name, int& in_fd, int& out_fd, std::string& error) {
+    if (name.substr(0, 3) != "fd:") {
+        return false;
+    }
+    const std::string_view pair = name.substr(3);
+    const std::size_t comma = pair.find(',');
+    if (comma == std::string_view::npos || !parse_fd(pair.substr(0, comma), in_fd) ||
+        !parse_fd(pair.substr(comma + 1), out_fd)) {
+        error = "--can " + std::string(name) + ": expected fd:IN,OUT with two descriptor numbers (e.g. fd:3,4)";
+        return false;
+    }
+    for (const int fd : {in_fd, out_fd}) {
+        if (fcntl(fd, F_GETFD) < 0) {
+            error = "--can " + std::string(name) + ": descriptor " + std::to_string(fd) + " is not open";
+            return false;
+        }
+    }
+    return true;
+}
+
+StdioPort::StdioPort(std::string interface_name) : StdioPort(std::move(interface_name), 0, 1) {}
+
+StdioPort::StdioPort(std::string interface_name, int in_fd, int out_fd)
+    : name_(std::move(interface_name)),
+      in_fd_(in_fd),
+      out_fd_(out_fd),
+      in_label_(in_fd == 0 ? "stdin" : "fd " + std::to_string(in_fd)),
+      out_label_(out_fd == 1 ? "stdout" : "fd " + std::to_string(out_fd)) {
     in_.resize(input_capacity);
     out_.reserve(64 * 1024);
-    stdin_is_file_ = !is_pollable(0);
-    stdout_is_file_ = !is_pollable(1);
-    stdin_flags_ = fcntl(0, F_GETFL);
-    stdout_flags_ = fcntl(1, F_GETFL);
+    stdin_is_file_ = !is_pollable(in_fd_);
+    stdout_is_file_ = !is_pollable(out_fd_);
+    stdin_flags_ = fcntl(in_fd_, F_GETFL);
+    stdout_flags_ = fcntl(out_fd_, F_GETFL);
     if (stdin_flags_ >= 0) {
-        fcntl(0, F_SETFL, stdin_flags_ | O_NONBLOCK);
+        fcntl(in_fd_, F_SETFL, stdin_flags_ | O_NONBLOCK);
     } else {
         stdin_open_ = false;
     }
     if (stdout_flags_ >= 0 && !stdout_is_file_) {
-        fcntl(1, F_SETFL, stdout_flags_ | O_NONBLOCK);
+        fcntl(out_fd_, F_SETFL, stdout_flags_ | O_NONBLOCK);
     }
 }
 
 StdioPort::~StdioPort() {
     // Give blocking mode back: the terminal or pipe is shared with the shell.
     if (stdin_flags_ >= 0) {
-        fcntl(0, F_SETFL, stdin_flags_);
+        fcntl(in_fd_, F_SETFL, stdin_flags_);
     }
     if (stdout_flags_ >= 0) {
-        fcntl(1, F_SETFL, stdout_flags_);
+        fcntl(out_fd_, F_SETFL, stdout_flags_);
     }
 }
 
@@ -73,7 +110,7 @@ bool StdioPort::parse_buffered_lines(std::span<Frame> out, std::size_t& count) {
             out[count++] = r.frame;
         } else if (r.kind == CandumpLineKind::error) {
             ++counters_.bad_input;
-            LOG_WARNING("stdin line %llu, column %zu: %s: \"%.*s\"", static_cast<unsigned long long>(line_number_),
+            LOG_WARNING("%s line %llu, column %zu: %s: \"%.*s\"", in_label_.c_str(), static_cast<unsigned long long>(line_number_),
                         r.position + 1, describe(r.error), static_cast<int>(line.size() > 120 ? 120 : line.size()),
                         line.data());
         }
@@ -89,14 +126,14 @@ std::size_t StdioPort::read(std::span<Frame> out) {
     if (parse_buffered_lines(out, count) || !stdin_open_) {
         return count;
     }
-    const ssize_t n = ::read(0, in_.data() + in_used_, in_.size() - in_used_);
+    const ssize_t n = ::read(in_fd_, in_.data() + in_used_, in_.size() - in_used_);
     if (n > 0) {
         in_used_ += static_cast<std::size_t>(n);
         (void)parse_buffered_lines(out, count);
         if (in_used_ == in_.size()) {
             ++counters_.bad_input;
-            LOG_WARNING("stdin line %llu is longer than %zu bytes; discarded", static_cast<unsigned long long>(line_number_ + 1),
-                        in_.size());
+            LOG_WARNING("%s line %llu is longer than %zu bytes; discarded", in_label_.c_str(),
+                        static_cast<unsigned long long>(line_number_ + 1), in_.size());
             in_used_ = 0;
         }
     } else if (n == 0) {
@@ -105,11 +142,11 @@ std::size_t StdioPort::read(std::span<Frame> out) {
             (void)parse_buffered_lines(out, count);
         }
         stdin_open_ = false;
-        LOG_INFO("stdin closed after %llu lines; still forwarding frames to stdout",
-                 static_cast<unsigned long long>(line_number_));
+        LOG_INFO("%s closed after %llu lines; still forwarding frames to %s", in_label_.c_str(),
+                 static_cast<unsigned long long>(line_number_), out_label_.c_str());
     } else if (errno != EAGAIN && errno != EINTR) {
         ++counters_.read_errors;
-        LOG_ERROR("reading stdin: %s", std::strerror(errno));
+        LOG_ERROR("reading %s: %s", in_label_.c_str(), std::strerror(errno));
         stdin_open_ = false;
     }
     return count;
@@ -138,7 +175,7 @@ BusWrite StdioPort::write(const Frame& frame) {
 
 bool StdioPort::flush() {
     while (out_head_ < out_.size()) {
-        const ssize_t n = ::write(1, out_.data() + out_head_, out_.size() - out_head_);
+        const ssize_t n = ::write(out_fd_, out_.data() + out_head_, out_.size() - out_head_);
         if (n > 0) {
             out_head_ += static_cast<std::size_t>(n);
             continue;
@@ -147,7 +184,7 @@ bool StdioPort::flush() {
             continue;
         }
         if (n < 0 && errno != EAGAIN) {
-            LOG_ERROR("writing stdout: %s; output discarded", std::strerror(errno));
+            LOG_ERROR("writing %s: %s; output discarded", out_label_.c_str(), std::strerror(errno));
             out_head_ = out_.size();
         }
         break;

@@ -16,6 +16,9 @@ std::string feature_names(std::uint32_t features) {
     if (features & feature::timestamps) {
         s += s.empty() ? "ts" : ",ts";
     }
+    if (features & feature::bus) {
+        s += s.empty() ? "bus" : ",bus";
+    }
     return s.empty() ? "none" : s;
 }
 
@@ -31,6 +34,8 @@ const char* event_key(EventType type) {
     case EventType::peer_dead: return "dead";
     case EventType::protocol_error: return "protocol-error";
     case EventType::closed: return "closed";
+    case EventType::bus_requested: return "bus-requested";
+    case EventType::bus_chosen: return "bus";
     }
     return "event";
 }
@@ -66,6 +71,39 @@ TcpcanLink::~TcpcanLink() = default;
 
 bool TcpcanLink::ready() const { return full_ && full_->state() == SessionState::established; }
 
+bool TcpcanLink::agreed() const { return ready() && !full_->bus_pending(); }
+
+bool TcpcanLink::request_bus(std::string_view name) {
+    if (!visit([&](auto& s) { return s.request_bus(name); })) {
+        return false;
+    }
+    remote_bus_ = std::string(name);
+    return true;
+}
+
+void TcpcanLink::answer_bus_request(std::uint64_t now) {
+    visit([&](auto& s) {
+        const std::string_view wanted = s.requested_bus();
+        if (options_.role != Role::server || s.is_closed() || !s.bus_pending() || wanted.empty()) {
+            return;
+        }
+        std::size_t index = 0;
+        if (buses_ != nullptr && buses_->find(wanted, index)) {
+            bus_ = index;
+            s.accept_bus();
+            return;
+        }
+        std::string served;
+        for (const std::string& bus : buses_ != nullptr ? buses_->names : std::vector<std::string>{}) {
+            served += (served.empty() ? "" : " ") + bus;
+        }
+        const std::string text = "unknown bus '" + std::string(wanted) + "' (buses: " + served + ")";
+        LOG_WARNING("%s: asked for bus '%s', which this server does not serve (buses: %s); closing", name().c_str(),
+                    escape_text(wanted).c_str(), escape_text(served).c_str());
+        s.close(CloseReason::unsupported, text, now);
+    });
+}
+
 void TcpcanLink::offer(const Frame& frame, std::uint64_t now) {
     visit([&](auto& s) { (void)s.send_frame(frame, now); });  // every outcome is counted by the session
 }
@@ -94,6 +132,7 @@ void TcpcanLink::receive(std::span<const std::uint8_t> bytes, std::uint64_t now)
     }
     visit([&](auto& s) { (void)s.receive(bytes, now); });  // a protocol error closes the session
     grow_when_established();
+    answer_bus_request(now);
 }
 
 void TcpcanLink::grow_when_established() {
@@ -210,6 +249,11 @@ void TcpcanLink::log_events(std::uint64_t now) {
                 if (s.version() >= 2) {
                     LOG_INFO("%s: features agreed: %s", peer, feature_names(e.value).c_str());
                 }
+                if (!remote_bus_.empty() && (e.value & feature::bus) == 0) {
+                    LOG_WARNING("%s: the server does not serve buses by name (no bus request in its features, or "
+                                "version 1); --remote-bus %s needs a server with several buses",
+                                peer, remote_bus_.c_str());
+                }
                 if (s.version() == 1 && subscribing_) {
                     LOG_WARNING("%s: version 1 cannot subscribe; filtering received frames here instead", peer);
                 }
@@ -235,6 +279,13 @@ void TcpcanLink::log_events(std::uint64_t now) {
             case EventType::protocol_error:
                 LOG_WARNING("%s: protocol error: %s at byte %llu of the stream; closing", peer, describe(e.error),
                             ull(e.offset));
+                break;
+            case EventType::bus_requested:
+                LOG_DEBUG("%s: asks for bus '%s'", peer, escape_text(s.requested_bus()).c_str());
+                break;
+            case EventType::bus_chosen:
+                LOG_INFO("%s: on bus '%s'", peer,
+                         options_.role == Role::client ? remote_bus_.c_str() : escape_text(s.requested_bus()).c_str());
                 break;
             case EventType::closed: {
                 const auto text = s.close_text();

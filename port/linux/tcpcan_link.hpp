@@ -29,6 +29,8 @@ public:
 
     // Peer
     bool ready() const override;
+    // Agreed, and the bus settled where the client names one (feature::bus).
+    bool agreed() const override;
     void offer(const Frame& frame, std::uint64_t now) override;
     bool has_room(std::size_t frames) const override;
     const Frame* peek_for_bus(std::uint64_t now, std::uint64_t wall_clock_us) override;
@@ -60,6 +62,11 @@ public:
     [[nodiscard]] const SessionStats& stats() const;
     // The bus this link's frames belong to (a listener's, or the one the peer asked for).
     void tie_to_bus(std::size_t bus) { bus_ = bus; }
+    // Server: a client's bus request ('b') is answered from `buses` (which outlives the link).
+    void serve_buses(const BusDirectory* buses) { buses_ = buses; }
+    // Client, before agreement: join the server's bus by name; false for a name the
+    // protocol cannot carry (1 to 64 printable ASCII characters, no spaces).
+    [[nodiscard]] bool request_bus(std::string_view name);
 
 private:
     template <class F>
@@ -71,6 +78,7 @@ private:
         return full_ ? f(*full_) : f(*pending_);
     }
     void grow_when_established();
+    void answer_bus_request(std::uint64_t now);
 
     std::unique_ptr<PendingSession> pending_;
     std::unique_ptr<FullSession> full_;
@@ -79,6 +87,8 @@ private:
     bool subscribing_ = false;
     std::uint64_t last_rx_us_ = 0;
     std::size_t bus_ = 0;
+    const BusDirectory* buses_ = nullptr;
+    std::string remote_bus_;  // client: the bus asked for
 };
 
 }  // namespace tcpcan::linux_port

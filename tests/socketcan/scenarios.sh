@@ -21,7 +21,7 @@ set -uo pipefail
 export LC_ALL=C
 
 SCENARIOS=(smoke frames legacy_cli burst proto_v1 filters timestamps two_clients slow_rx
-    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk canip)
+    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk two_buses canip)
 declare -A ABOUT=(
     [smoke]="cansend/candump on the first interface only: the kernel, vcan and can-utils work"
     [frames]="classic, extended, RTR, CAN FD (BRS, ESI), 8- and 64-byte frames: IF0 -> server -> TCP -> client -> IF1 and back"
@@ -39,6 +39,7 @@ declare -A ABOUT=(
     [bitrate]="--can-bitrate on a vcan: exit status 1 and a message that the bitrate cannot be set"
     [errors]="a missing interface exits 1 and names it; client --no-retry without a server exits non-zero"
     [canip]="canip_peer's protocol on the shared port: a canip client (--dialect canip) and a tcpcan client on one server; classic frames exact both ways, FD and RTR dropped towards canip and counted"
+    [two_buses]="one server on IF0 and IF1 (--can twice), a client joining each by name (--remote-bus), cangen on all four buses: every frame reaches its own bus's other side, none crosses"
     [tls_psk]="TLS 1.3 with pre-shared keys between two bridges: the reference frames both ways, identity in the logs; a wrong key is refused by name while they keep bridging"
 )
 
@@ -903,6 +904,76 @@ sc_tls_psk() {
     expect_stat s dropped 0
     expect_stat s tls_refused 1
     say "two exchanges over TLS, exact; the wrong key refused by name"
+}
+
+# ids_in FILE: "ID COUNT" lines, the identifiers of a capture and how many frames each.
+ids_in() { frames "$1" | awk -F'#' '{n[$1]++} END {for (i in n) print i, n[i]}' | sort; }
+# only_ids FILE ID...: the frames of FILE whose identifier is one of ID.
+only_ids() {
+    local file=$1
+    shift
+    frames "$file" | awk -F'#' -v ids=" $* " 'index(ids, " " $1 " ")'
+}
+
+sc_two_buses() {
+    local n=2000 x=tcx$((PORT % 100000)) f
+    # A fourth interface, for the second client's bus.
+    ip link add dev "$x" type vcan 2>/dev/null && ip link set "$x" mtu 72 up 2>/dev/null ||
+        fail "test harness: cannot create a fourth vcan interface ($x) for the second client"
+    spawn s "$TCPCAN" server --can "$IF0" --can "$IF1" --bind 127.0.0.1 --listen "tcpcan@$PORT" "${LOGOPT[@]}"
+    wait_listening s "$PORT"
+    SERVER=s
+    SERVER_CLIENTS=0
+    grep -q "buses '$IF0', '$IF1' by name" "$W/s.log" || fail "the server's log does not say it serves $IF0 and $IF1 by name"
+    client a "$IF2" "$PORT" --remote-bus "$IF0"
+    client b "$x" "$PORT" --remote-bus "$IF1"
+    poll 5 grep -q "on bus '$IF0'" "$W/a.log" || fail "client a did not join $IF0"
+    poll 5 grep -q "on bus '$IF1'" "$W/b.log" || fail "client b did not join $IF1"
+    ready "$IF0" 1
+    ready "$IF1" 1
+    ready "$IF2" 1
+    ready "$x" 1
+    capture c0 "$IF0"
+    capture c1 "$IF1"
+    capture c2 "$IF2"
+    capture c3 "$x"
+    # One identifier per source bus, so a frame that crossed is seen at once.
+    pinned cangen "$IF0" -g 0 -p 100 -n "$n" -I 100 -L 8 -D i || fail "cangen on $IF0 failed"
+    pinned cangen "$IF1" -g 0 -p 100 -n "$n" -I 200 -L 8 -D i || fail "cangen on $IF1 failed"
+    pinned cangen "$IF2" -g 0 -p 100 -n "$n" -I 300 -L 8 -D i || fail "cangen on $IF2 failed"
+    pinned cangen "$x" -g 0 -p 100 -n "$n" -I 400 -L 8 -D i || fail "cangen on $x failed"
+    wait_count "$W/c0.dump" $((2 * n)) 60 || true
+    wait_count "$W/c1.dump" $((2 * n)) 60 || true
+    wait_count "$W/c2.dump" $((2 * n)) 60 || true
+    wait_count "$W/c3.dump" $((2 * n)) 60 || true
+    for f in c0 c1 c2 c3; do settle "$W/$f.dump"; done
+    for f in c0 c1 c2 c3; do end_capture "$f"; done
+    printf '100 %s\n300 %s\n' "$n" "$n" >"$W/ids0"
+    printf '200 %s\n400 %s\n' "$n" "$n" >"$W/ids1"
+    [[ $(ids_in "$W/c0.dump") == "$(cat "$W/ids0")" ]] || fail "$IF0 holds $(ids_in "$W/c0.dump" | tr '\n' ' '), expected its own 100 and client a's 300, $n each"
+    [[ $(ids_in "$W/c2.dump") == "$(cat "$W/ids0")" ]] || fail "client a's $IF2 holds $(ids_in "$W/c2.dump" | tr '\n' ' '), expected 100 and 300 ($IF0's bus), $n each"
+    [[ $(ids_in "$W/c1.dump") == "$(cat "$W/ids1")" ]] || fail "$IF1 holds $(ids_in "$W/c1.dump" | tr '\n' ' '), expected its own 200 and client b's 400, $n each"
+    [[ $(ids_in "$W/c3.dump") == "$(cat "$W/ids1")" ]] || fail "client b's $x holds $(ids_in "$W/c3.dump" | tr '\n' ' '), expected 200 and 400 ($IF1's bus), $n each"
+    # Order kept on every path.
+    only_ids "$W/c0.dump" 100 >"$W/p100.src"; only_ids "$W/c2.dump" 100 >"$W/p100.dst"
+    only_ids "$W/c1.dump" 200 >"$W/p200.src"; only_ids "$W/c3.dump" 200 >"$W/p200.dst"
+    only_ids "$W/c2.dump" 300 >"$W/p300.src"; only_ids "$W/c0.dump" 300 >"$W/p300.dst"
+    only_ids "$W/c3.dump" 400 >"$W/p400.src"; only_ids "$W/c1.dump" 400 >"$W/p400.dst"
+    same "$IF0 -> client a ($IF2)" "$W/p100.src" "$W/p100.dst"
+    same "$IF1 -> client b ($x)" "$W/p200.src" "$W/p200.dst"
+    same "client a ($IF2) -> $IF0" "$W/p300.src" "$W/p300.dst"
+    same "client b ($x) -> $IF1" "$W/p400.src" "$W/p400.dst"
+    say "$n frames from each of 4 buses reached exactly their own bus's other side, in order; none crossed"
+    stop_clean a
+    stop_clean b
+    stop_clean s
+    for f in "$IF0" "$IF1"; do
+        grep -q "final stats for bus $f: from_bus=$n to_bus=$n " "$W/s.log" ||
+            fail "no 'final stats for bus $f: from_bus=$n to_bus=$n' line: $(grep "final stats for bus $f" "$W/s.log")"
+    done
+    expect_stat s from_bus $((2 * n))
+    expect_stat s dropped 0
+    ip link del dev "$x" 2>/dev/null || true
 }
 
 # ======================================================================================

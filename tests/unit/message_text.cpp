@@ -81,6 +81,8 @@ std::string describe_message(const Message& m) {
     }
     case MessageType::close:
         return "c " + std::to_string(m.payload[0]) + " \"" + std::string(m.close_text()) + "\"";
+    case MessageType::bus:
+        return "b " + std::string(reinterpret_cast<const char*>(m.payload.data()), m.payload_size);
     case MessageType::skipped:
         return "skip " + std::string(1, static_cast<char>(m.prefix)) + " " + std::to_string(m.payload_size);
     }

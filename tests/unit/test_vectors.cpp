@@ -31,7 +31,7 @@ const char* error_name(ProtocolError e) {
         NAME(none) NAME(unknown_prefix) NAME(not_allowed_before_agreement) NAME(not_allowed_in_version_1)
         NAME(not_allowed_after_agreement) NAME(bad_version_length) NAME(bad_data_length) NAME(bad_frame_length)
         NAME(bad_features_length) NAME(bad_ping_length) NAME(bad_subscribe_length) NAME(bad_close_length)
-        NAME(invalid_frame) NAME(bad_subscribe_op) NAME(bad_filter_entry)
+        NAME(invalid_frame) NAME(bad_subscribe_op) NAME(bad_filter_entry) NAME(bad_bus_length) NAME(bad_bus_name)
 #undef NAME
     default: return "session-level";
     }

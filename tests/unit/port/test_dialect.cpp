@@ -40,10 +40,13 @@ TEST_CASE("--listen: the accepted forms") {
         {"canip@[::1]:3333", Dialect::canip, "::1", 3333, ""},
         {"canip@[::1]:3333:can0", Dialect::canip, "::1", 3333, "can0"},
         {"tcpcan@1", Dialect::tcpcan, "", 1, ""},
+        {"tcpcan@5000:fd:3,4", Dialect::tcpcan, "", 5000, "fd:3,4"},
+        {"tcpcan@host:5000:fd:3,4", Dialect::tcpcan, "host", 5000, "fd:3,4"},
         {"tcpcan@65535", Dialect::tcpcan, "", 65535, ""},
     };
     for (const Case& c : cases) {
-        CAPTURE(c.text);
+        const std::string text = c.text;
+        CAPTURE(text);
         const ListenParse r = parse_listen_spec(c.text);
         REQUIRE_MESSAGE(r.ok, r.error);
         CHECK(r.spec.dialect == c.dialect);
@@ -74,8 +77,7 @@ TEST_CASE("--listen: each mistake is named") {
         {"tcpcan@:20010", "empty address before ':'"},
         {"tcpcan@20010:", "empty bus name after ':'"},
         {"tcpcan@host:20010:", "empty bus name after ':'"},
-        {"tcpcan@::1:20010", "an IPv6 address goes in brackets"},
-        {"tcpcan@a:1:b:c", "too many ':'"},
+        {"tcpcan@::1:20010", "empty address before ':' (an IPv6 address goes in brackets"},
         {"tcpcan@[::1", "'[' without ']'"},
         {"tcpcan@[]:1", "empty address in '[]'"},
         {"tcpcan@[::1]", "no ':PORT' after the IPv6 address"},
@@ -84,7 +86,8 @@ TEST_CASE("--listen: each mistake is named") {
         {"tcpcan@localhost:can0", "port 'can0' is not a decimal number"},
     };
     for (const Case& c : cases) {
-        CAPTURE(c.text);
+        const std::string text = c.text;
+        CAPTURE(text);
         const ListenParse r = parse_listen_spec(c.text);
         CHECK_FALSE(r.ok);
         CHECK_MESSAGE(r.error.find(c.says) != std::string::npos, r.error);
