@@ -324,8 +324,10 @@ class TestCanipServer(CanipTest):
 
     def test_listen_canip_forces_the_dialect(self):
         port, tport = free_port(), free_port()
-        server = self.start_server(tport, ["--listen", "canip@127.0.0.1:%d" % port, "--listen",
-                                           "tcpcan@127.0.0.1:%d" % tport])
+        server = self.start("server", ["server", "--can", "-", "--bind", "127.0.0.1", "--listen", "canip@%d" % port,
+                                       "--listen", "tcpcan@%d" % tport])
+        self.assertTrue(server.wait_err(r"listening on 127\.0\.0\.1:%d" % tport), self.logs())
+        self.assertTrue(server.wait_err(r"listening on 127\.0\.0\.1:%d \(canip" % port), self.logs())
         s = self.canip_client(port)  # says nothing: canip_peer's rule makes it 4.0 after 2 s
         self.assertEqual(read_line(s), hello(SEQ), "a canip listener greets at once" + self.logs())
         self.assertTrue(server.wait_err(r"canip 4\.0 \(no hello\)"), self.logs())
