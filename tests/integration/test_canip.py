@@ -21,6 +21,7 @@ import unittest
 
 import test_bridge
 from test_bridge import BridgeTest, free_port, parse_stats
+from test_buses import BusTest
 
 SEQ, TS = 1, 2
 WAIT = 10.0  # s: the most any expected event may take (a deadline, not a measurement)
@@ -412,6 +413,34 @@ class TestCanipClient(CanipTest):
         server.send(["123#45"])
         self.wait_frames(client, ["123#45"])
         self.stop(server, client)
+
+
+# ---------------------------------------------------------------------------------------
+class TestCanipBuses(BusTest, CanipTest):
+    """canip clients on a server of two buses: a canip listener tied to the second bus, a
+    tcpcan client on the first; frames never cross."""
+
+    def test_a_canip_listener_tied_to_a_bus(self):
+        port_t, port_c = free_port(), free_port()
+        server, bus2 = self.start_two_bus_server(["tcpcan@127.0.0.1:%d:-" % port_t, "canip@127.0.0.1:%d:BUS2" % port_c])
+        self.assertIn("listening on 127.0.0.1:%d (canip, bus %s" % (port_c, bus2.spec), server.err())
+        t = self.start_client(port_t, name="tcpcan-client")
+        c = self.canip_client(port_c, hello(SEQ))
+        self.server_hello(c, hello(SEQ))
+        self.assertTrue(server.wait_err(r"canip 4\.1 agreed"), self.logs())
+        c.sendall(encode(0x2C1, b"\xC1", seq=0))  # canip client: bus 2 only
+        t.send(["1A1#A1"])                          # tcpcan client: bus '-' only
+        server.send(["3B1#B1"])                     # bus '-': the tcpcan client only
+        bus2.send(["4D1#D1"])                       # bus 2: the canip client only
+        self.assertEqual(bus2.wait_frames(1), ["2C1#C1"], self.logs())
+        self.wait_frames(server, ["1A1#A1"])
+        self.wait_frames(t, ["3B1#B1"])
+        self.assert_frames_on_wire(c, SEQ, ["4D1#D1"])
+        self.stop(server, t)
+        self.assertEqual(bus2.frames(), ["2C1#C1"], self.logs())
+        self.assertEqual(server.frames(), ["1A1#A1"], self.logs())
+        self.assertEqual(t.frames(), ["3B1#B1"], self.logs())
+        self.assertEqual(recv_until(c, 1, timeout=0.5), b"", "nothing else reached the canip client" + self.logs())
 
 
 def main(argv):
