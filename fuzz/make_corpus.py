@@ -446,6 +446,38 @@ def cannelloni_udp_seeds():
     seeds["count-high"] = cannelloni_packet(2, [CANNELLONI_FRAMES["std"]])[:3] + u16(2) + CANNELLONI_FRAMES["std"]
     seeds["trailing"] = cannelloni_packet(3, [CANNELLONI_FRAMES["std"]]) + b"\x00"
     return seeds
+def canip_frame(ext, can_id, data, seq=None, ts=None):
+    """canip_peer's frame: flags, dlc, id little-endian, 8 data bytes zero-padded, + seq, + ts."""
+    out = bytes([1 if ext else 0, len(data)]) + struct.pack("<I", can_id) + bytes(data).ljust(8, b"\0")
+    if seq is not None:
+        out += u32(seq)
+    if ts is not None:
+        out += struct.pack(">Q", ts)
+    return out
+
+
+def canip_seeds():
+    """fuzz_canip: byte 0 = features | 4 (hello first), byte 1 = read size, then the stream."""
+    seq, ts = 1, 2
+    f14 = canip_frame(False, 0x123, [0x11, 0x22, 0x33, 0x44])
+    f18 = canip_frame(True, 0x18DAF110, range(1, 9), seq=7)
+    f26 = canip_frame(False, 0x7FF, [], seq=0x01020304, ts=1700000000123456)
+    return {
+        "legacy-frames": bytes([0, 31]) + f14 * 3,
+        "legacy-split": bytes([0, 0]) + f14 + canip_frame(True, 0x1FFFFFFF, [0xFF] * 8),
+        "seq-frames": bytes([seq, 5]) + f18 * 2,
+        "seqts-frames": bytes([seq | ts, 7]) + f26 * 2,
+        "hello-seq": bytes([seq | 4, 3]) + b"CANIP/4.1 FEAT=SEQ\n" + f18,
+        "hello-seqts": bytes([seq | ts | 4, 31]) + b"CANIP/4.1 FEAT=SEQ,TS\n" + f26,
+        "hello-none": bytes([seq | 4, 1]) + b"CANIP/4.1\n" + f14,
+        "hello-crlf-unknown": bytes([3 | 4, 9]) + b"CANIP/4.1 NAME=pi FEAT=TS,CRC\r\n" + canip_frame(False, 1, [1], ts=5),
+        "hello-bad-version": bytes([seq | 4, 31]) + b"CANIP/4.2 FEAT=SEQ\n",
+        "hello-not-canip": bytes([4, 31]) + b"HELLO\n",
+        "bad-flags": bytes([0, 31]) + f14 + b"\x02" + f14[1:],
+        "bad-dlc": bytes([0, 31]) + b"\x00\x09" + f14[2:],
+        "bad-id": bytes([0, 31]) + canip_frame(False, 0x800, []),
+        "tcpcan-proposal": bytes([0, 31]) + b"v\x04\x00\x00\x00\x02",
+    }
 
 
 def main():
@@ -461,6 +493,7 @@ def main():
     write_seeds("fuzz_socketcand_link", socketcand_link_seeds())
     write_seeds("fuzz_cannelloni_tcp", cannelloni_tcp_seeds())
     write_seeds("fuzz_cannelloni_udp", cannelloni_udp_seeds())
+    write_seeds("fuzz_canip", canip_seeds())
 
 
 if __name__ == "__main__":

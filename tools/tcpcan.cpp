@@ -59,6 +59,8 @@ struct Options {
     std::string tls_psk_file, tls_cert, tls_key, tls_ca, tls_server_name, policy_file;
     std::vector<std::string> listen;
     std::string dialect = "tcpcan";
+    bool canip_form = false;     // `tcpcan server|client`, canip_peer's command line
+    bool dialect_given = false;  // --dialect on the command line or in --config
     std::string remote_bus;
     // Each dialect's own options go below its line (one block each keeps merges apart).
     // socketcand:
@@ -538,6 +540,9 @@ int run(const Options& o) {
     if (!fill_buses(o, config, error) || !fill_dialects(o, config, error)) {
         return usage_error(error);
     }
+    // canip_peer's command line reaches canip_peer too, unless a dialect (or, by
+    // --remote-bus, tcpcan's bus request) was chosen (README "canip_peer and tcpcan on one port").
+    config.detect_canip = o.canip_form && (o.serve ? o.listen.empty() : !o.dialect_given && o.remote_bus.empty());
     const bool text_bus = std::any_of(o.cans.begin(), o.cans.end(),
                                       [](const std::string& can) { return can == "-" || can.rfind("fd:", 0) == 0; });
     if ((o.can_bitrate || o.data_bitrate || o.can_fd) && text_bus) {
@@ -652,6 +657,8 @@ int parse_and_run(int argc, char** argv) {
             return rc;
         }
         o.serve = server;
+        o.canip_form = true;
+        o.dialect_given = sub->count("--dialect") > 0;
         o.port_given = sub->count("--port") > 0;
         if (server) {
             o.host = o.bind;

@@ -22,6 +22,7 @@
 
 #include "admission.hpp"
 #include "clock.hpp"
+#include "detect_link.hpp"
 #include "dialect.hpp"
 #include "handshake_limit.hpp"
 #include "log.hpp"
@@ -71,6 +72,7 @@ struct Connection {
     Dialect dialect = Dialect::tcpcan;  // the listener's (server) or --dialect (client)
     std::optional<std::size_t> bus;     // tied by the listener or the client; else the peer chooses
     std::unique_ptr<Link> link;
+    bool detect_canip = false;  // tcpcan or canip_peer, from the first bytes (detect_link.hpp)
     TransmitPolicy policy{};  // what this peer may send towards the bus (the Router enforces it)
     bool attached = false;  // agreed, admitted and known to the Router
     bool stalled = false;   // as last logged
@@ -522,6 +524,7 @@ private:
 
         // canip:
 
+        setup.detect_canip = c.detect_canip;
         MadeLink made = make_link(setup);
         if (!made.link) {
             LOG_ERROR("%s: %s", c.name.c_str(), made.error.c_str());
@@ -579,6 +582,7 @@ private:
             const Listener& listener = listeners_[listener_index];
             c.dialect = listener.dialect;
             c.bus = listener.bus;
+            c.detect_canip = config_.detect_canip && config_.listen.empty() && !tls_;
             (void)start_transport(c, Role::server, config_.max_version);
         }
     }
@@ -680,6 +684,7 @@ private:
         Connection& c = add_connection(fd, target, in_progress);
         c.dialect = config_.dialect;
         c.bus = 0;
+        c.detect_canip = config_.detect_canip && config_.dialect == Dialect::tcpcan && !tls_;
         if (!in_progress) {
             (void)start_transport(c, Role::client, version);
         }
@@ -836,6 +841,9 @@ private:
     void remove_connection(Connection& c) {
         Link* link = c.link.get();
         auto* tcpcan_link = dynamic_cast<TcpcanLink*>(link);  // only tcpcan falls back to version 1
+        if (auto* detect = dynamic_cast<DetectLink*>(link)) {
+            tcpcan_link = detect->tcpcan();
+        }
         if (link) {
             if (!link->closed()) {
                 link->close(CloseReason::normal, "", now_);

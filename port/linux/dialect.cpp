@@ -12,6 +12,8 @@
 #include "udp_net.hpp"
 
 // canip's link:
+#include "canip_link.hpp"
+#include "detect_link.hpp"
 
 namespace tcpcan::linux_port {
 
@@ -91,7 +93,7 @@ bool dialect_built(Dialect dialect, Role role, std::string& why) {
         return true;
 
     case Dialect::canip:
-        return not_built(dialect, why);
+        return true;
     }
     return not_built(dialect, why);
 }
@@ -183,6 +185,22 @@ ListenParse parse_listen_spec(std::string_view text) {
     return r;
 }
 
+namespace {
+
+// canip's options from the common ones: SEQ with tcpcan's sequence numbers (on unless
+// --no-seq), TS with --timestamps, --max-age on its timestamps.
+CanipOptions canip_options(const LinkSetup& setup) {
+    CanipOptions o;
+    o.start = CanipOptions::Start::hello;
+    o.features = static_cast<std::uint8_t>(((setup.session.features & feature::sequence) ? canip::feature::seq : 0) |
+                                           ((setup.session.features & feature::timestamps) ? canip::feature::ts : 0));
+    o.max_frame_age_us = setup.session.max_frame_age_us;
+    o.bus = setup.bus.value_or(0);
+    return o;
+}
+
+}  // namespace
+
 MadeLink make_link(const LinkSetup& setup) {
     MadeLink made;
     std::string why;
@@ -198,6 +216,15 @@ MadeLink make_link(const LinkSetup& setup) {
         // listener of several buses (with one bus, nothing changes on the wire).
         if (session.role == Role::server && !setup.bus && setup.buses != nullptr && setup.buses->names.size() > 1) {
             session.features |= feature::bus;
+        }
+        if (setup.detect_canip) {
+            DetectOptions o;
+            o.tcpcan = session;
+            o.canip = canip_options(setup);
+            o.buses = setup.buses;
+            made.link = std::make_unique<DetectLink>(
+                setup.name, o, setup.subscription ? *setup.subscription : no_subscription, *setup.limiter, setup.now);
+            return made;
         }
         auto link = std::make_unique<TcpcanLink>(setup.name, session,
                                                  setup.subscription ? *setup.subscription : no_subscription,
@@ -235,7 +262,8 @@ MadeLink make_link(const LinkSetup& setup) {
         return made;
 
     case Dialect::canip:
-        break;
+        made.link = std::make_unique<CanipLink>(setup.name, canip_options(setup), *setup.limiter, setup.now);
+        return made;
     }
     made.error = "the " + std::string(dialect_name(setup.dialect)) + " dialect has no link in make_link()";
     return made;

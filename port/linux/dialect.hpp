@@ -92,6 +92,9 @@ struct LinkSetup {
 
     // canip:
 
+    // tcpcan: also serve canip_peer on the same port, told apart by the first bytes
+    // (detect_link.hpp; canip_peer's command line, plaintext only).
+    bool detect_canip = false;
 };
 
 struct MadeLink {

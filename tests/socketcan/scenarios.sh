@@ -21,7 +21,7 @@ set -uo pipefail
 export LC_ALL=C
 
 SCENARIOS=(smoke frames legacy_cli burst proto_v1 filters timestamps two_clients slow_rx
-    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk two_buses socketcand cannelloni)
+    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk two_buses socketcand cannelloni canip)
 declare -A ABOUT=(
     [cannelloni]="cannelloni over TCP (IF0 server, IF1 client) and UDP (IF0 server with a fixed peer, IF2 client): the reference frames both ways, exact; 10,000 empty frames over TCP, none lost"
     [smoke]="cansend/candump on the first interface only: the kernel, vcan and can-utils work"
@@ -39,6 +39,7 @@ declare -A ABOUT=(
     [restart_server]="the server is killed (SIGKILL) and restarted on the same port: the client reconnects"
     [bitrate]="--can-bitrate on a vcan: exit status 1 and a message that the bitrate cannot be set"
     [errors]="a missing interface exits 1 and names it; client --no-retry without a server exits non-zero"
+    [canip]="canip_peer's protocol on the shared port: a canip client (--dialect canip) and a tcpcan client on one server; classic frames exact both ways, FD and RTR dropped towards canip and counted"
     [two_buses]="one server on IF0 and IF1 (--can twice), a client joining each by name (--remote-bus), cangen on all four buses: every frame reaches its own bus's other side, none crosses"
     [tls_psk]="TLS 1.3 with pre-shared keys between two bridges: the reference frames both ways, identity in the logs; a wrong key is refused by name while they keep bridging"
     [socketcand]="a socketcand client (bash on /dev/tcp) opens IF1 of a two-bus server: its sends reach IF1 exactly, IF1's frames reach it as < frame >, IF0's never"
@@ -1070,6 +1071,59 @@ reset_interfaces() {
         command -v tc >/dev/null && tc qdisc del dev "$i" root 2>/dev/null
         ip link set dev "$i" up 2>/dev/null
     done
+}
+
+sc_canip() {
+    write_vectors "$W/vectors"
+    grep -v -e '##' -e '#R' "$W/vectors" >"$W/classic"  # all the canip wire carries
+    local n nc nfd nrtr
+    n=$(count "$W/vectors")
+    nc=$(count "$W/classic")
+    nfd=$(grep -c '##' "$W/vectors")
+    nrtr=$(grep -c '#R' "$W/vectors")
+    server s "$IF0" "$PORT"
+    spawn c "$TCPCAN" client --can "$IF1" --host 127.0.0.1 --port "$PORT" --dialect canip "${LOGOPT[@]}"
+    poll 15 grep -q 'canip 4.1 agreed, features SEQ' "$W/c.log" || fail "c logged no canip agreement within 15 s"
+    poll 5 grep -q 'canip 4.1 agreed, features SEQ' "$W/s.log" || fail "s did not take c for a canip client"
+    client t "$IF2" "$PORT"
+    wait_agreed t 1 2
+    ready "$IF0" 1
+    ready "$IF1" 1
+    ready "$IF2" 1
+    capture b "$IF1"
+    capture t2 "$IF2"
+    send "$IF0" "$W/vectors"
+    wait_count "$W/t2.dump" "$n" 10 || true
+    wait_count "$W/b.dump" "$nc" 10 || true
+    settle "$W/b.dump"
+    settle "$W/t2.dump"
+    end_capture b
+    end_capture t2
+    same "$IF0 -> server -> canip client -> $IF1" "$W/classic" "$W/b.dump"
+    same "$IF0 -> server -> tcpcan client -> $IF2" "$W/vectors" "$W/t2.dump"
+    capture a "$IF0"
+    capture t3 "$IF2"
+    send "$IF1" "$W/classic"
+    wait_count "$W/a.dump" "$nc" 10 || true
+    wait_count "$W/t3.dump" "$nc" 10 || true
+    settle "$W/a.dump"
+    settle "$W/t3.dump"
+    end_capture a
+    end_capture t3
+    same "$IF1 -> canip client -> server -> $IF0" "$W/classic" "$W/a.dump"
+    same "$IF1 -> canip client -> server -> tcpcan client -> $IF2" "$W/classic" "$W/t3.dump"
+    grep -q "towards canip peer: CAN FD $nfd, remote $nrtr, error frames 0" "$W/s.log" ||
+        fail "s: no drop line 'towards canip peer: CAN FD $nfd, remote $nrtr, error frames 0'"
+    stop_clean c
+    stop_clean t
+    stop_clean s
+    expect_stat s from_bus "$n"
+    expect_stat s to_bus "$nc"
+    expect_stat s dropped $((nfd + nrtr))
+    expect_stat c from_bus "$nc"
+    expect_stat c to_bus "$nc"
+    expect_stat c dropped 0
+    say "canip: $nc classic frames exact both ways beside a tcpcan client; $nfd FD and $nrtr RTR frames dropped towards canip and counted"
 }
 
 run_one() {  # NAME WORKDIR PORT (in a fresh process, its own process group)
