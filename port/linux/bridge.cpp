@@ -728,6 +728,12 @@ private:
                 continue;
             }
             TcpcanLink& link = *c.link;
+            if (link.next_deadline() <= now_) {
+                // After a pause (SIGSTOP, a suspend; epoll_wait then returns EINTR with no
+                // events) the peer's bytes may be waiting in the socket: read them before a
+                // timer can declare the peer dead.
+                read_from(c);
+            }
             link.tick(now_);
             flush(c);
             if (!c.attached && link.ready() && !link.closed()) {
