@@ -94,13 +94,13 @@ class Feeder(threading.Thread):
         self.proc, self.can_id, self.rate, self.count = proc, can_id, rate, count
         self.sent = 0
         self.error = None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self):
         t0 = time.monotonic()
         batch = max(1, self.rate // 100)
         try:
-            while self.sent < self.count and not self._stop.is_set():
+            while self.sent < self.count and not self._halt.is_set():
                 due = min(self.count, int((time.monotonic() - t0) * self.rate) + 1)
                 if due <= self.sent:
                     time.sleep(0.005)
@@ -112,7 +112,7 @@ class Feeder(threading.Thread):
             self.error = repr(e)
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
 
     def finish(self, timeout=30.0):
         self.stop()
@@ -144,7 +144,7 @@ class Relay:
         self.pairs = []  # [client_sock, server_sock, started, {sock: pending bytes to send to it}]
         self.closing = {}  # FIN sent: sock -> time after which it is closed anyway
         self.lock = threading.Lock()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -155,7 +155,7 @@ class Relay:
                 self._cut(pair)
 
     def close(self):
-        self._stop.set()
+        self._halt.set()
         self.thread.join(5)
         with self.lock:
             for pair in list(self.pairs):
@@ -207,7 +207,7 @@ class Relay:
             self.pairs.append([s, up, time.monotonic(), {s: bytearray(), up: bytearray()}])
 
     def _run(self):
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             with self.lock:
                 readers, writers = [self.listener], []
                 for pair in self.pairs:
