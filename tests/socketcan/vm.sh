@@ -39,7 +39,7 @@ readonly RECIPE=7          # bump when the base initramfs layout changes
 readonly VM_DIR=/opt/tcpcan-test
 readonly EXIT_VM=99
 readonly PACKAGES=(qemu-system-x86 busybox-static kmod cpio can-utils iproute2)
-readonly MODULES=(can can-raw can-dev vcan can-bcm can-gw sch_tbf)
+readonly MODULES=(can can-raw can-dev vcan can-bcm can-gw sch_tbf veth)
 readonly CAN_TOOLS=(cansend candump cangen canplayer cangw)
 readonly NET_TOOLS=(ip tc)  # iproute2's: txqueuelen, tc qdisc tbf (busybox's lack them)
 
