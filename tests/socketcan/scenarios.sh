@@ -21,7 +21,7 @@ set -uo pipefail
 export LC_ALL=C
 
 SCENARIOS=(smoke frames legacy_cli burst proto_v1 filters timestamps two_clients slow_rx
-    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk)
+    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk veth_down client_sigstop)
 declare -A ABOUT=(
     [smoke]="cansend/candump on the first interface only: the kernel, vcan and can-utils work"
     [frames]="classic, extended, RTR, CAN FD (BRS, ESI), 8- and 64-byte frames: IF0 -> server -> TCP -> client -> IF1 and back"
@@ -39,6 +39,8 @@ declare -A ABOUT=(
     [bitrate]="--can-bitrate on a vcan: exit status 1 and a message that the bitrate cannot be set"
     [errors]="a missing interface exits 1 and names it; client --no-retry without a server exits non-zero"
     [tls_psk]="TLS 1.3 with pre-shared keys between two bridges: the reference frames both ways, identity in the logs; a wrong key is refused by name while they keep bridging"
+    [veth_down]="server and client in two network namespaces joined by a veth pair, a vcan in each; the veth link goes down for 2 s under cangen traffic both ways (heartbeat 0.5 s): each far vcan receives every frame exactly once, in order"
+    [client_sigstop]="the same two namespaces; the client is stopped (SIGSTOP) for 3 s under cangen traffic both ways, then continued: each far vcan receives every frame exactly once, in order"
 )
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -81,7 +83,7 @@ fail() {
 
 cleanup_scenario() {
     local name pid i
-    for name in "${!PID[@]}"; do kill -TERM "${PID[$name]}" 2>/dev/null; done
+    for name in "${!PID[@]}"; do kill -CONT "${PID[$name]}" 2>/dev/null; kill -TERM "${PID[$name]}" 2>/dev/null; done
     for ((i = 0; i < 20 && ${#PID[@]} > 0; i++)); do
         for name in "${!PID[@]}"; do
             kill -0 "${PID[$name]}" 2>/dev/null || unset "PID[$name]"
@@ -89,6 +91,7 @@ cleanup_scenario() {
         ((${#PID[@]})) && sleep 0.1
     done
     for name in "${!PID[@]}"; do kill -KILL "${PID[$name]}" 2>/dev/null; done
+    for name in "${NETNS[@]}"; do ip netns del "$name" 2>/dev/null; done
 }
 
 # poll SECS CMD...: runs CMD every 0.1 s until it succeeds (0) or SECS (wall clock) pass (1).
@@ -832,6 +835,122 @@ sc_restart_server() {
     exchange second "$IF0" "$IF1"
     stop_clean c
     stop_clean s2
+}
+
+# Two network namespaces ------------------------------------------------------------------
+# two_namespaces: NS_A and NS_B (named after the scenario's port, deleted at its end), joined
+# by a veth pair (veth-a 10.77.0.1/24 in NS_A, veth-b 10.77.0.2/24 in NS_B), each with a vcan
+# of its own (CAN_A, CAN_B; MTU 72), the server on NS_A's address and the client in NS_B.
+NETNS=()
+IP_BIN=$(command -v ip)  # a full path: busybox's taskset would run its own 'ip' applet (no netns)
+CAN_A=vcan-a CAN_B=vcan-b ADDR_A=10.77.0.1
+two_namespaces() {
+    NS_A=tcpcan-a-$PORT NS_B=tcpcan-b-$PORT
+    local ns
+    for ns in "$NS_A" "$NS_B"; do
+        ip netns add "$ns" || fail "test harness: cannot create network namespace $ns ('ip netns')"
+        NETNS+=("$ns")
+        ip -n "$ns" link set dev lo up || fail "cannot raise lo in $ns"
+    done
+    ip link add veth-a netns "$NS_A" type veth peer name veth-b netns "$NS_B" ||
+        fail "test harness: cannot create a veth pair (module veth)"
+    ip -n "$NS_A" addr add "$ADDR_A/24" dev veth-a && ip -n "$NS_B" addr add 10.77.0.2/24 dev veth-b &&
+        ip -n "$NS_A" link set dev veth-a up && ip -n "$NS_B" link set dev veth-b up || fail "cannot set up the veth pair"
+    ip -n "$NS_A" link add dev "$CAN_A" type vcan && ip -n "$NS_A" link set dev "$CAN_A" mtu 72 &&
+        ip -n "$NS_A" link set dev "$CAN_A" up || fail "cannot create $CAN_A in $NS_A"
+    ip -n "$NS_B" link add dev "$CAN_B" type vcan && ip -n "$NS_B" link set dev "$CAN_B" mtu 72 &&
+        ip -n "$NS_B" link set dev "$CAN_B" up || fail "cannot create $CAN_B in $NS_B"
+}
+
+# ns_rx_count NS IF: kernel receivers on IF in namespace NS (/proc/net is the reader's namespace's).
+ns_rx_count() {
+    ip netns exec "$1" bash -c 'cat /proc/net/can/rcvlist_* 2>/dev/null' |
+        awk -v d="$2" '$1 == d && NF >= 7 {n++} END {print n + 0}'
+}
+
+# ns_capture NAME NS IF ID: candump -L of frames with ID (11 bits) on IF in NS into $W/NAME.dump.
+ns_capture() {
+    local name=$1 ns=$2 ifc=$3 id=$4 before
+    before=$(ns_rx_count "$ns" "$ifc")
+    ip netns exec "$ns" candump -L -d -r 8388608 "$ifc,$id:7FF" >"$W/$name.dump" 2>"$W/$name.candump-err" </dev/null &
+    PID[$name]=$!
+    poll 5 eval "(( \$(ns_rx_count $ns $ifc) > $before ))" || fail "candump on $ifc in $ns did not start"
+}
+
+# ns_bridges [OPTIONS...]: the server in NS_A on CAN_A, the client in NS_B on CAN_B, agreed.
+ns_bridges() {
+    spawn s "$IP_BIN" netns exec "$NS_A" "$TCPCAN" server --can "$CAN_A" --bind "$ADDR_A" --port "$PORT" "${LOGOPT[@]}" "$@"
+    BRIDGE[s]=1
+    poll 10 grep -q 'listening on' "$W/s.log" || fail "the server in $NS_A does not listen after 10 s"
+    spawn c "$IP_BIN" netns exec "$NS_B" "$TCPCAN" client --can "$CAN_B" --host "$ADDR_A" --port "$PORT" "${LOGOPT[@]}" "$@"
+    BRIDGE[c]=1
+    wait_agreed c 1
+    poll 5 eval "(( \$(agreed s) >= 1 ))" || fail "the server logged no agreement"
+    poll 3 eval "(( \$(ns_rx_count $NS_A $CAN_A) >= 1 && \$(ns_rx_count $NS_B $CAN_B) >= 1 ))" || true
+}
+
+# ns_flap_traffic WHAT CMD...: cangen both ways (ID 123 from CAN_A, ID 456 from CAN_B, 8 bytes
+# of an incrementing counter, 3,000 frames each at one every 2 ms); after 2 s runs CMD (the
+# flap); then every frame must reach the far vcan exactly once and in order, and each bridge
+# must stop cleanly with lost=0.
+NS_FRAMES=3000
+ns_flap_traffic() {
+    local what=$1
+    shift
+    ns_capture src-a "$NS_A" "$CAN_A" 123
+    ns_capture dst-b "$NS_B" "$CAN_B" 123
+    ns_capture src-b "$NS_B" "$CAN_B" 456
+    ns_capture dst-a "$NS_A" "$CAN_A" 456
+    spawn gen-a "$IP_BIN" netns exec "$NS_A" cangen "$CAN_A" -g 2 -I 123 -L 8 -D i -n "$NS_FRAMES"
+    spawn gen-b "$IP_BIN" netns exec "$NS_B" cangen "$CAN_B" -g 2 -I 456 -L 8 -D i -n "$NS_FRAMES"
+    sleep 2
+    "$@"
+    poll 60 eval "! alive gen-a && ! alive gen-b" || fail "cangen still running after 60 s"
+    wait_count "$W/src-a.dump" "$NS_FRAMES" 10 || true
+    wait_count "$W/src-b.dump" "$NS_FRAMES" 10 || true
+    wait_count "$W/dst-b.dump" "$NS_FRAMES" 60 || true
+    wait_count "$W/dst-a.dump" "$NS_FRAMES" 60 || true
+    settle "$W/dst-a.dump" 1
+    settle "$W/dst-b.dump" 1
+    local f
+    for f in src-a dst-b src-b dst-a; do end_capture "$f"; done
+    source_complete "$W/src-a.dump" "$NS_FRAMES" "$CAN_A"
+    source_complete "$W/src-b.dump" "$NS_FRAMES" "$CAN_B"
+    same "$what: $CAN_A -> $CAN_B" "$W/src-a.dump" "$W/dst-b.dump"
+    same "$what: $CAN_B -> $CAN_A" "$W/src-b.dump" "$W/dst-a.dump"
+    stop_clean c
+    stop_clean s
+    expect_stat s lost 0
+    expect_stat c lost 0
+    say "$what: $NS_FRAMES frames each way, exact on the far vcan; client resumed=$(stat_of c resumed) replayed=$(stat_of c replayed), server resumed=$(stat_of s resumed) replayed=$(stat_of s replayed); dead-peer lines: client $(grep -c 'dead peer' "$W/c.log"), server $(grep -c 'dead peer' "$W/s.log")"
+}
+
+veth_down_2s() {
+    ip -n "$NS_B" link set dev veth-b down || fail "cannot take veth-b down"
+    say "veth-b down"
+    sleep 2
+    ip -n "$NS_B" link set dev veth-b up || fail "cannot bring veth-b up"
+    say "veth-b up again"
+}
+
+client_stopped_3s() {
+    kill -STOP "${PID[c]}" || fail "cannot stop the client"
+    say "client stopped (SIGSTOP)"
+    sleep 3
+    kill -CONT "${PID[c]}" || fail "cannot continue the client"
+    say "client continued (SIGCONT)"
+}
+
+sc_veth_down() {
+    two_namespaces
+    ns_bridges --heartbeat 0.5   # dead after 1.5 s: the 2 s without a link ends the connection
+    ns_flap_traffic "veth down 2 s" veth_down_2s
+}
+
+sc_client_sigstop() {
+    two_namespaces
+    ns_bridges --heartbeat 0.5
+    ns_flap_traffic "client stopped 3 s" client_stopped_3s
 }
 
 # expect_exit NAME STATUS PATTERN WHAT CMD...: CMD exits with STATUS within 15 s and its output
