@@ -39,7 +39,7 @@ declare -A ABOUT=(
     [bitrate]="--can-bitrate on a vcan: exit status 1 and a message that the bitrate cannot be set"
     [errors]="a missing interface exits 1 and names it; client --no-retry without a server exits non-zero"
     [tls_psk]="TLS 1.3 with pre-shared keys between two bridges: the reference frames both ways, identity in the logs; a wrong key is refused by name while they keep bridging"
-    [veth_down]="server and client in two network namespaces joined by a veth pair, a vcan in each; the veth link goes down for 2 s under cangen traffic both ways (heartbeat 0.5 s): each far vcan receives every frame exactly once, in order"
+    [veth_down]="server and client in two network namespaces joined by a veth pair, a vcan in each; the veth link goes down for 2 s under cangen traffic both ways (heartbeat 0.5 s, so the connection ends and the session resumes): each far vcan receives every frame exactly once, in order"
     [client_sigstop]="the same two namespaces; the client is stopped (SIGSTOP) for 3 s under cangen traffic both ways, then continued: each far vcan receives every frame exactly once, in order"
 )
 
@@ -890,10 +890,11 @@ ns_bridges() {
 }
 
 # ns_flap_traffic WHAT CMD...: cangen both ways (ID 123 from CAN_A, ID 456 from CAN_B, 8 bytes
-# of an incrementing counter, 3,000 frames each at one every 2 ms); after 2 s runs CMD (the
+# of an incrementing counter, 2,000 frames each at one every 4 ms); after 2 s runs CMD (the
 # flap); then every frame must reach the far vcan exactly once and in order, and each bridge
-# must stop cleanly with lost=0.
-NS_FRAMES=3000
+# must stop cleanly with lost=0. The rate keeps a flap of a few seconds (with the client's
+# reconnect backoff while the link is down) well inside a replay buffer of 2,048 frames.
+NS_FRAMES=2000
 ns_flap_traffic() {
     local what=$1
     shift
@@ -901,8 +902,8 @@ ns_flap_traffic() {
     ns_capture dst-b "$NS_B" "$CAN_B" 123
     ns_capture src-b "$NS_B" "$CAN_B" 456
     ns_capture dst-a "$NS_A" "$CAN_A" 456
-    spawn gen-a "$IP_BIN" netns exec "$NS_A" cangen "$CAN_A" -g 2 -I 123 -L 8 -D i -n "$NS_FRAMES"
-    spawn gen-b "$IP_BIN" netns exec "$NS_B" cangen "$CAN_B" -g 2 -I 456 -L 8 -D i -n "$NS_FRAMES"
+    spawn gen-a "$IP_BIN" netns exec "$NS_A" cangen "$CAN_A" -g 4 -I 123 -L 8 -D i -n "$NS_FRAMES"
+    spawn gen-b "$IP_BIN" netns exec "$NS_B" cangen "$CAN_B" -g 4 -I 456 -L 8 -D i -n "$NS_FRAMES"
     sleep 2
     "$@"
     poll 60 eval "! alive gen-a && ! alive gen-b" || fail "cangen still running after 60 s"
