@@ -728,10 +728,10 @@ private:
                 continue;
             }
             TcpcanLink& link = *c.link;
-            if (link.next_deadline() <= now_) {
+            if (config_.dead_after_us != 0 && now_ - link.last_received_us() >= config_.dead_after_us) {
                 // After a pause (SIGSTOP, a suspend; epoll_wait then returns EINTR with no
-                // events) the peer's bytes may be waiting in the socket: read them before a
-                // timer can declare the peer dead.
+                // events) the peer's bytes may be waiting in the socket: read them before the
+                // dead-after timer can declare the peer dead.
                 read_from(c);
             }
             link.tick(now_);
