@@ -328,36 +328,45 @@ class TestPauseOrdering(ResumeTest):
     """Item 3 of issue 10: after a pause (SIGSTOP, a suspended laptop), a side reads what has
     already arrived before its dead-after timer can declare the peer dead."""
 
-    def test_paused_client_reads_before_declaring_the_server_dead(self):
+    def paused_side_reads_first(self, paused_side):
+        """`paused_side` ('client' or 'server') alone has a heartbeat (dead after 1 s); it is
+        stopped for 2.5 s while the other side sends it frames, then continued."""
         port = tb.free_port()
-        # The server sends no heartbeat and never declares anyone dead; it answers pings.
-        server = self.start_server(port)
-        client = self.start_client(port, ["--heartbeat", "0.3", "--dead-after", "1"])
+        hb = ["--heartbeat", "0.3", "--dead-after", "1"]
+        # The other side sends no heartbeat and never declares anyone dead; it answers pings.
+        server = self.start_server(port, hb if paused_side == "server" else [])
+        client = self.start_client(port, hb if paused_side == "client" else [])
         self.wait_agreed(server, 2)
-        server.send([frame_line(DOWN_ID, 0)])
-        self.wait_frames(client, [frame_line(DOWN_ID, 0)])
+        paused, sender = (client, server) if paused_side == "client" else (server, client)
+        can_id = DOWN_ID if paused_side == "client" else UP_ID
+        sender.send([frame_line(can_id, 0)])
+        self.wait_frames(paused, [frame_line(can_id, 0)])
         n = 200
-        client.p.send_signal(signal.SIGSTOP)
+        paused.p.send_signal(signal.SIGSTOP)
         try:
-            time.sleep(0.3)  # the client is asleep in epoll_wait
-            server.send([frame_line(DOWN_ID, i) for i in range(1, n)])
-            time.sleep(2.5)  # well past the client's dead-after (1 s); the frames wait in its socket
+            time.sleep(0.3)  # asleep in epoll_wait
+            sender.send([frame_line(can_id, i) for i in range(1, n)])
+            time.sleep(2.5)  # well past the dead-after (1 s); the frames wait in the paused side's socket
         finally:
-            client.p.send_signal(signal.SIGCONT)
-        self.assertTrue(self.wait_for_lines([(client, n)], stall=5, total=20),
-                        "the frames that waited in the client's socket did not come out" + self.logs())
+            paused.p.send_signal(signal.SIGCONT)
+        self.assertTrue(self.wait_for_lines([(paused, n)], stall=5, total=20),
+                        "the frames that waited in the %s's socket did not come out%s" % (paused_side, self.logs()))
         time.sleep(0.5)  # a late 'dead peer' line would show now
-        self.assertNotIn("dead peer", client.err(),
-                         "the client declared the server dead although its frames had arrived" + self.logs())
+        self.assertNotIn("dead peer", paused.err(), "the %s declared its peer dead although its frames had "
+                         "arrived%s" % (paused_side, self.logs()))
         self.assertEqual(len(re.findall(r"client \S+ connected", server.err())), 1,
                          "the client reconnected: its first connection was closed" + self.logs())
-        self.assert_exact(client, DOWN_ID, n, "server -> client across the pause")
-        server.send([frame_line(DOWN_ID, n)])
-        client.send([frame_line(UP_ID, 0)])
-        self.wait_frames(server, [frame_line(UP_ID, 0)])
-        self.assertTrue(self.wait_for_lines([(client, n + 1)], stall=5, total=10), self.logs())
-        self.assert_exact(client, DOWN_ID, n + 1, "server -> client after the pause")
+        self.assert_exact(paused, can_id, n, "frames to the %s across the pause" % paused_side)
+        sender.send([frame_line(can_id, n)])
+        self.assertTrue(self.wait_for_lines([(paused, n + 1)], stall=5, total=10), self.logs())
+        self.assert_exact(paused, can_id, n + 1, "frames to the %s after the pause" % paused_side)
         self.stop(server, client)
+
+    def test_paused_client_reads_before_declaring_the_server_dead(self):
+        self.paused_side_reads_first("client")
+
+    def test_paused_server_reads_before_declaring_the_client_dead(self):
+        self.paused_side_reads_first("server")
 
 
 # ---------------------------------------------------------------------------------------
