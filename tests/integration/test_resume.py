@@ -136,6 +136,8 @@ class Relay:
         self.upstream = ("127.0.0.1", upstream_port)
         self.mode, self.lifetime = mode, lifetime
         self.accepted = self.cuts = 0
+        self.gaps = []  # s from a cut of ours to the next connection the client made
+        self.last_cut = None
         self.port = 0
         self.listener = self._listen()
         self.port = self.listener.getsockname()[1]
@@ -187,6 +189,7 @@ class Relay:
     def _cut(self, pair):
         self.pairs.remove(pair)
         self.cuts += 1
+        self.last_cut = time.monotonic()
         for s in pair[:2]:
             if self.mode == "rst":
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -214,6 +217,9 @@ class Relay:
                 x.setblocking(False)
                 x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.accepted += 1
+            if self.last_cut is not None:
+                self.gaps.append(time.monotonic() - self.last_cut)
+                self.last_cut = None
             self.pairs.append([s, up, time.monotonic(), {s: bytearray(), up: bytearray()}])
 
     def _run(self):
@@ -277,6 +283,7 @@ class Relay:
                     if ended:
                         self._cut(pair)
                         self.cuts -= 1  # not our doing
+                        self.last_cut = None
 
 
 class ResumeTest(tb.BridgeTest):
@@ -402,8 +409,11 @@ class TestFlaps(ResumeTest):
         self.assertIsNone(up.error, self.logs())
         self.assertIsNone(down.error, self.logs())
         self.assertEqual((up.sent, down.sent), (n, n), "the feeders did not write everything" + self.logs())
-        print("\n  %s: %d cuts by the relay, %d connections; %d frames each way written in %.1f s, "
-              "all received after %.1f s: %s" % (mode.upper(), cuts, relay.accepted, n, fed, drained, done))
+        gaps = sorted(relay.gaps)
+        print("\n  %s: %d cuts by the relay, %d connections (cut to reconnection: median %.0f ms, max %.0f ms); "
+              "%d frames each way written in %.1f s, all received after %.1f s: %s"
+              % (mode.upper(), cuts, relay.accepted, 1000 * gaps[len(gaps) // 2] if gaps else -1,
+                 1000 * gaps[-1] if gaps else -1, n, fed, drained, done))
         self.assert_exact(server, UP_ID, n, "client -> server")
         self.assert_exact(client, DOWN_ID, n, "server -> client")
         self.assertGreaterEqual(cuts, self.SECONDS, "the relay hardly cut anything" + self.logs())
@@ -418,6 +428,8 @@ class TestFlaps(ResumeTest):
             self.assertEqual(s["dropped"], 0, "%s counted dropped frames%s" % (name, self.logs()))
             self.assertEqual(s["undeliverable"], 0, "%s counted undeliverable frames%s" % (name, self.logs()))
         self.assertGreater(c_stats["resumed"], 0, "the client never resumed a session" + self.logs())
+        self.assertGreater(c_stats["replayed"] + s_stats["replayed"], 0, "cuts under traffic and nothing replayed"
+                           + self.logs())
         self.assertGreater(s_stats["resumed"], 0, "the server never resumed a session" + self.logs())
         self.assertEqual(c_stats["from_bus"], n, self.logs())
         self.assertEqual(s_stats["from_bus"], n, self.logs())
