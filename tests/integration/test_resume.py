@@ -322,13 +322,6 @@ class ResumeTest(tb.BridgeTest):
         self.assertIsNotNone(s, "%s printed no final stats%s" % (proc.name, self.logs()))
         return s
 
-    def assert_resume_counters(self, proc):
-        """The statistics line has the counters issue 10 adds."""
-        s = self.stats(proc)
-        for key in ("resumed", "replayed", "undeliverable", "lost", "duplicates", "dropped", "expired"):
-            self.assertIn(key, s, "%s: no %s= in the final stats line%s" % (proc.name, key, self.logs()))
-        return s
-
 
 # ---------------------------------------------------------------------------------------
 class TestPauseOrdering(ResumeTest):
