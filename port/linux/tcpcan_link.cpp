@@ -75,7 +75,19 @@ TcpcanLink::~TcpcanLink() = default;
 // A session kept for a resume takes frames while its transport is away (they wait in the
 // replay buffer), so the Router keeps offering them.
 bool TcpcanLink::ready() const {
-    return full_ && (full_->state() == SessionState::established || full_->is_resumable());
+    if (!full_) {
+        return false;
+    }
+    // A server's session is not routed before the client said whether it resumes another.
+    const ResumePhase phase = full_->resume_phase();
+    if (phase == ResumePhase::awaiting_request || phase == ResumePhase::request_pending) {
+        return false;
+    }
+    return full_->state() == SessionState::established || full_->is_resumable();
+}
+
+void TcpcanLink::set_resume(const ResumeOptions& options) {
+    visit([&](auto& s) { s.set_resume_options(options); });
 }
 
 void TcpcanLink::offer(const Frame& frame, std::uint64_t now) {

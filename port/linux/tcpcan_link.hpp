@@ -64,6 +64,8 @@ public:
     [[nodiscard]] const SessionStats& stats() const;
 
     // ---- resume (feature::resume) ----
+    // Before agreement: the token a server gives a new session, how often to acknowledge.
+    void set_resume(const ResumeOptions& options);
     // Server: how a client's resume token finds its suspended session.
     void set_resume_lookup(ResumeLookup lookup) { resume_lookup_ = std::move(lookup); }
     // The transport ended but the session is kept for a resume (park it, don't discard it).
