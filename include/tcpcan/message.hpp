@@ -24,7 +24,7 @@ inline constexpr std::uint8_t ping = 'p';       // v2: u32 token
 inline constexpr std::uint8_t pong = 'q';       // v2: u32 token echoed
 inline constexpr std::uint8_t subscribe = 's';  // v2: op + filter entries
 inline constexpr std::uint8_t close = 'c';      // v2: reason code + optional text
-// Resume (feature::resume, see PROTOCOL.md 4.7); sent only when that feature is agreed.
+// Resume (feature::resume, see PROTOCOL.md 4.6); sent only when that feature is agreed.
 inline constexpr std::uint8_t ack = 'k';              // v2: u32 next sequence expected (cumulative ack)
 inline constexpr std::uint8_t resume_request = 'r';   // v2, client: u64 token + u32 next sequence expected
 inline constexpr std::uint8_t resume_accepted = 'a';  // v2, server: u32 next sequence expected

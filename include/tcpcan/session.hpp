@@ -52,7 +52,7 @@ struct ResumeOptions {
 // carries on with a new transport.
 enum class SessionState : std::uint8_t { negotiating, awaiting_features, established, closed, suspended };
 
-// Where a session is in the resume exchange (PROTOCOL.md 4.7).
+// Where a session is in the resume exchange (PROTOCOL.md 4.6).
 enum class ResumePhase : std::uint8_t {
     off,                // resume not agreed (or the session ended)
     awaiting_request,   // server: waits for the client's 'r'
