@@ -947,7 +947,9 @@ private:
             const bool with_ts = (agreed_features_ & feature::timestamps) != 0;
             while (resume_.sent < resume_.replay.size()) {
                 ReplayEntry& e = resume_.replay.at(resume_.sent);
-                if (!e.expired && options_.max_frame_age_us != 0 &&
+                // Only frames never sent expire here: one sent before may be on the peer's
+                // bus already (unacknowledged), so it goes again and the peer decides.
+                if (!e.expired && !e.sent && options_.max_frame_age_us != 0 &&
                     static_cast<Counter>(static_cast<Counter>(now) - e.queued_us) > options_.max_frame_age_us) {
                     e.expired = true;
                     ++stats_.drop_replay_expired;
