@@ -20,7 +20,7 @@ public:
     // 64 KiB of encoded frames towards the peer (~3,000 frames: a fraction of a second of
     // a full bus), 2,048 frames waiting for the bus and 2,048 frames kept until the peer
     // acknowledges them (feature::resume: 0.2 s of a full bus, about 200 KiB).
-    static constexpr std::size_t replay_frames = 2048;
+    static constexpr std::size_t replay_frames = 8192;
     using FullSession = Session<65536, 2048, 64, 64, FullProfile, replay_frames>;
     // While negotiating: room for the handshake and the first frames that follow it.
     using PendingSession = Session<2048, 16, 64, 16, FullProfile, 16>;
