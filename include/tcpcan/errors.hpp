@@ -23,6 +23,10 @@ enum class ProtocolError : std::uint8_t {
     invalid_frame,
     bad_subscribe_op,
     bad_filter_entry,
+    bad_ack_length,
+    bad_resume_length,
+    bad_token_length,
+    zero_token,
     // Negotiation and session rules.
     peer_raised_version,
     negotiation_rounds_exceeded,
@@ -32,6 +36,9 @@ enum class ProtocolError : std::uint8_t {
     frame_fields_mismatch,
     subscription_too_large,
     message_before_features,
+    resume_not_agreed,
+    unexpected_resume_message,
+    bad_ack,
 };
 
 [[nodiscard]] constexpr const char* describe(ProtocolError error) {
@@ -51,6 +58,10 @@ enum class ProtocolError : std::uint8_t {
     case ProtocolError::invalid_frame: return "frame content is invalid";
     case ProtocolError::bad_subscribe_op: return "'s' operation is neither 0 (replace) nor 1 (append)";
     case ProtocolError::bad_filter_entry: return "'s' filter entry is invalid";
+    case ProtocolError::bad_ack_length: return "'k'/'a' payload is not exactly 4 bytes";
+    case ProtocolError::bad_resume_length: return "'r' payload is not exactly 12 bytes";
+    case ProtocolError::bad_token_length: return "'t' payload is not exactly 8 bytes";
+    case ProtocolError::zero_token: return "'t' token is 0";
     case ProtocolError::peer_raised_version: return "peer proposed a version above an earlier proposal";
     case ProtocolError::negotiation_rounds_exceeded: return "version negotiation did not converge";
     case ProtocolError::no_common_version: return "no protocol version in common";
@@ -59,6 +70,9 @@ enum class ProtocolError : std::uint8_t {
     case ProtocolError::frame_fields_mismatch: return "frame's sequence/timestamp fields differ from the agreed features";
     case ProtocolError::subscription_too_large: return "subscription has more entries than this side holds";
     case ProtocolError::message_before_features: return "message before the peer's 'h' features";
+    case ProtocolError::resume_not_agreed: return "resume message without the resume feature agreed";
+    case ProtocolError::unexpected_resume_message: return "resume message out of place ('r' to a client, 'a'/'t' to a server, or twice)";
+    case ProtocolError::bad_ack: return "acknowledgement of frames never sent";
     }
     return "unknown error";
 }

@@ -215,6 +215,9 @@ private:
         o.heartbeat_interval_us = config_.heartbeat_us;
         o.dead_after_us = config_.dead_after_us;
         o.max_frame_age_us = config_.max_age_us;
+        if (role == Role::server && config_.resume_window_us == 0) {
+            o.features &= ~feature::resume;  // nothing would wait for a client to come back
+        }
         return o;
     }
 
@@ -306,8 +309,20 @@ private:
 
     void start_link(Connection& c, Role role) {
         c.policy = policy_for(c.identity);
+        if (role == Role::client && resumable_client_) {
+            // The session outlived its last connection: it stays attached and resumes.
+            c.link = std::move(resumable_client_);
+            c.link->reconnect(now_);
+            c.attached = true;
+            return;
+        }
         c.link = std::make_unique<TcpcanLink>(c.name, session_options(role, c.link_version), config_.subscription,
                                               limiter_, now_);
+        c.link->set_resume(ResumeOptions{.token = role == Role::server ? new_resume_token() : 0});
+        if (role == Role::server) {
+            c.link->set_resume_lookup(
+                [this](std::uint64_t token, const TcpcanLink& asking) { return find_resumable(token, asking); });
+        }
     }
 
     // One place maps who the peer is to what it may send; the Router enforces and counts it.
@@ -453,7 +468,10 @@ private:
             exit_status_ = 1;
             return;
         }
-        const std::uint64_t delay = backoff_.next_delay(now_, static_cast<std::uint32_t>(random_()));
+        // A session waiting to resume retries fast (50-100 ms, at most 1 s): a short flap
+        // then costs well under a second, and the frames meanwhile wait in its replay buffer.
+        const std::uint64_t delay = resumable_client_ ? resume_backoff_.next_delay(now_, static_cast<std::uint32_t>(random_()))
+                                                      : backoff_.next_delay(now_, static_cast<std::uint32_t>(random_()));
         LOG_WARNING("%s; retrying in %.2f s", why.c_str(), static_cast<double>(delay) / 1e6);
         reconnect_at_ = now_ + delay;
     }
@@ -498,6 +516,7 @@ private:
             if (r.status == IoStatus::ok) {
                 c.bytes_in += r.bytes;
                 c.link->receive(std::span<const std::uint8_t>(read_buffer_.data(), r.bytes), now_);
+                take_over_if_resumed(c);
                 if (r.bytes < budget && !c.transport->has_buffered_input()) {
                     return;
                 }
@@ -596,6 +615,16 @@ private:
 
     void remove_connection(Connection& c) {
         TcpcanLink* link = c.link.get();
+        if (link && link->adopted_by() != nullptr) {
+            link->log_events(now_);  // served by the session it resumed; this one never carried frames
+            limiter_.release(link->name());
+            c.link.reset();
+            link = nullptr;
+        }
+        const bool keep = link && !stopping_ && link->closed() && park_if_resumable(c);
+        if (keep) {
+            link = nullptr;  // parked: still attached, its counters still live
+        }
         if (link) {
             if (!link->closed()) {
                 link->close(CloseReason::normal, "", now_);
@@ -612,7 +641,7 @@ private:
         }
         const bool retry_v1 = link && link->retry_with_version_1();
         const bool hung_up = link && link->hung_up_on_proposal();
-        const bool was_client_link = link && !config_.serve;
+        const bool was_client_link = (link || keep) && !config_.serve;
         const std::string name = c.name;
         release_handshake_slot(c);
         if (c.transport) {
@@ -644,6 +673,109 @@ private:
         }
         fallback_to_v1_ = false;
         connection_failed("connection to " + name + " ended");
+    }
+
+    // ---- resume (feature::resume) -------------------------------------------------------------
+    struct Parked {
+        std::unique_ptr<TcpcanLink> link;
+        std::uint64_t since_us = 0;
+    };
+
+    static std::uint64_t new_resume_token() {
+        static std::random_device device;
+        std::uint64_t token = 0;
+        while (token == 0) {
+            token = (std::uint64_t{device()} << 32) | device();
+        }
+        return token;
+    }
+
+    // The connection `c` ended. A session kept for a resume is parked (server) or kept for
+    // the next connection (client), still attached to the Router, so bus frames wait for it
+    // in its replay buffer. False when there is nothing to keep.
+    bool park_if_resumable(Connection& c) {
+        TcpcanLink& link = *c.link;
+        if (!link.closed()) {
+            return false;  // still live: only the bridge's own decisions close it (and end it)
+        }
+        flush(c);  // one try to deliver a pending close message ('c' 3, peer silent)
+        link.transport_closed(now_);
+        link.log_events(now_);
+        if (!link.suspended() || !c.attached) {
+            return false;
+        }
+        if (config_.serve) {
+            parked_.push_back({std::move(c.link), now_});
+        } else {
+            resumable_client_ = std::move(c.link);
+        }
+        c.attached = false;
+        return true;
+    }
+
+    // Server: the suspended session holding `token`. A live connection that still holds it
+    // is stale (the client is already back on a new one): its transport is ended first.
+    TcpcanLink* find_resumable(std::uint64_t token, const TcpcanLink& asking) {
+        for (auto& c : connections_) {
+            if (c->link && c->link.get() != &asking && !c->link->closed() && c->link->resume_token() == token) {
+                LOG_INFO("%s: the client is back on a new connection; closing the old one", c->name.c_str());
+                c->link->transport_closed(now_);
+                remove_connection(*c);
+                break;
+            }
+        }
+        for (const Parked& p : parked_) {
+            if (p.link->resume_token() == token && p.link->suspended()) {
+                return p.link.get();
+            }
+        }
+        return nullptr;
+    }
+
+    // After receive(): a parked session that took over the connection now serves it.
+    void take_over_if_resumed(Connection& c) {
+        TcpcanLink* to = c.link->adopted_by();
+        if (to == nullptr) {
+            return;
+        }
+        const auto it = std::find_if(parked_.begin(), parked_.end(), [to](const Parked& p) { return p.link.get() == to; });
+        if (it == parked_.end()) {
+            return;
+        }
+        c.link->log_events(now_);
+        limiter_.release(c.link->name());
+        c.link = std::move(it->link);
+        parked_.erase(it);
+        c.attached = true;
+    }
+
+    // Gives a kept session up: what its peer never acknowledged is undeliverable (counted, said).
+    void give_up(std::unique_ptr<TcpcanLink>& link, const char* why) {
+        const std::uint64_t lost = link->abandon(now_);
+        if (lost != 0) {
+            LOG_WARNING("%s: %s: %llu frames for it were never acknowledged and are undeliverable", link->name().c_str(),
+                        why, ull(lost));
+        }
+        link->discard();
+        link->log_events(now_);
+        limiter_.release(link->name());
+        router_->detach(*link);
+        link->add_totals(ended_);
+        link.reset();
+    }
+
+    void expire_parked() {
+        for (std::size_t i = 0; i < parked_.size();) {
+            if (now_ - parked_[i].since_us < config_.resume_window_us) {
+                ++i;
+                continue;
+            }
+            char why[96];
+            std::snprintf(why, sizeof why, "no resume within %.0f s (--resume-window)",
+                          static_cast<double>(config_.resume_window_us) / 1e6);
+            give_up(parked_[i].link, why);
+            parked_.erase(parked_.begin() + static_cast<std::ptrdiff_t>(i));
+        }
     }
 
     // ---- frames ------------------------------------------------------------------------
@@ -700,6 +832,7 @@ private:
                 loop_.set_interest(fd, EPOLLIN);
             }
         }
+        expire_parked();
         if (next_stats_ != 0 && now_ >= next_stats_) {
             print_stats("stats");
             next_stats_ = now_ + config_.stats_interval_us;
@@ -736,6 +869,9 @@ private:
             }
             link.tick(now_);
             flush(c);
+            if (!config_.serve && link.ready() && !link.closed() && link.version() != 0) {
+                resume_backoff_.connected(now_);  // resumed (or new): the next loss retries fast again
+            }
             if (!c.attached && link.ready() && !link.closed()) {
                 admit(c);
                 flush(c);
@@ -803,6 +939,9 @@ private:
         if (!config_.serve && connections_.empty() && reconnect_at_ != 0) {
             deadline = std::min(deadline, reconnect_at_);
         }
+        for (const Parked& p : parked_) {
+            deadline = std::min(deadline, p.since_us + config_.resume_window_us);
+        }
         for (const auto& c : connections_) {
             if (c->handshaking) {
                 deadline = std::min(deadline, handshakes_.deadline(c->connected_us));
@@ -827,8 +966,14 @@ private:
         for (const auto& c : connections_) {
             if (c->link) {
                 c->link->add_totals(t);
-                live += c->attached && c->link->ready() ? 1 : 0;
+                live += c->attached && c->link->ready() && !c->link->closed() ? 1 : 0;
             }
+        }
+        for (const Parked& p : parked_) {
+            p.link->add_totals(t);
+        }
+        if (resumable_client_) {
+            resumable_client_->add_totals(t);
         }
         const BusCounters& b = bus_->counters();
         const BusRouteCounters& r = router_->counters(0);
@@ -837,13 +982,15 @@ private:
                  "lost=%llu duplicates=%llu peers=%zu rtt_ms=%.3f drops[output_full=%llu bus_queue_full=%llu "
                  "expired=%llu read_only=%llu not_allowed=%llu rate_limited=%llu bus_down=%llu bus_refused=%llu "
                  "bus_rx_overflow=%llu unsent_at_close=%llu] bad_input=%llu evicted=%llu refused_full=%llu "
-                 "pending_closed=%llu tls_refused=%llu handshakes_full=%llu log_dropped=%llu",
+                 "pending_closed=%llu tls_refused=%llu handshakes_full=%llu log_dropped=%llu resumed=%llu replayed=%llu "
+                 "undeliverable=%llu",
                  label, ull(r.from_bus), ull(r.to_bus), ull(t.sent), ull(t.received), ull(dropped),
                  ull(r.filtered + t.filtered), ull(r.unforwarded), ull(t.lost), ull(t.duplicates), live, t.rtt_us / 1000.0,
                  ull(t.output_full), ull(t.bus_queue_full), ull(t.expired), ull(t.refused_read_only + r.refused_read_only),
                  ull(r.refused_not_allowed), ull(r.refused_rate), ull(r.bus_down + b.down_drops), ull(b.refused + r.bus_refused),
                  ull(b.rx_overflow), ull(t.unsent_at_close), ull(b.bad_input), ull(evicted_), ull(refused_full_),
-                 ull(pending_closed_), ull(tls_refused_), ull(handshakes_.refused()), ull(log_lines_dropped()));
+                 ull(pending_closed_), ull(tls_refused_), ull(handshakes_.refused()), ull(log_lines_dropped()), ull(t.resumed),
+                 ull(t.replayed), ull(t.undeliverable));
         // Authenticated peers by name, with what their policy refused.
         for (const auto& c : connections_) {
             const PeerRouteCounters* pc = c->attached && !c->identity.empty() ? router_->counters(*c->link) : nullptr;
@@ -870,6 +1017,13 @@ private:
             }
             remove_connection(c);
         }
+        while (!parked_.empty()) {
+            give_up(parked_.back().link, "tcpcan is shutting down");
+            parked_.pop_back();
+        }
+        if (resumable_client_) {
+            give_up(resumable_client_, "tcpcan is shutting down");
+        }
         bus_->flush();
         print_stats("final stats");
     }
@@ -895,6 +1049,9 @@ private:
     LogLimiter host_limiter_{20, 10 * second_us};  // per host and kind of connection event
     LogLimiter system_limiter_{1, second_us};      // accept failures and the like
     ReconnectBackoff backoff_{};
+    ReconnectBackoff resume_backoff_{ReconnectOptions{100'000, 1'000'000, 0}};
+    std::vector<Parked> parked_;                     // server: sessions waiting for their client
+    std::unique_ptr<TcpcanLink> resumable_client_;  // client: the session between connections
     std::minstd_rand random_{std::random_device{}()};
     std::uint64_t now_ = 0;
     std::uint64_t next_maintain_ = 0, next_stats_ = 0, reconnect_at_ = 0, accept_resume_at_ = 0;

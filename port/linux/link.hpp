@@ -20,6 +20,7 @@ namespace tcpcan::linux_port {
 struct LinkTotals {
     std::uint64_t sent = 0, received = 0, dropped = 0, lost = 0, duplicates = 0, gaps = 0, filtered = 0;
     std::uint64_t output_full = 0, bus_queue_full = 0, expired = 0, refused_read_only = 0, unsent_at_close = 0;
+    std::uint64_t resumed = 0, replayed = 0, undeliverable = 0;  // feature::resume
     std::uint64_t rtt_us = 0;  // the last round trip measured, over all links
 };
 
