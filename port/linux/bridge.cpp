@@ -860,13 +860,14 @@ private:
                 ++i;
                 continue;
             }
-            TcpcanLink& link = *c.link;
-            if (config_.dead_after_us != 0 && now_ - link.last_received_us() >= config_.dead_after_us) {
+            if (config_.dead_after_us != 0 && now_ - c.link->last_received_us() >= config_.dead_after_us) {
                 // After a pause (SIGSTOP, a suspend; epoll_wait then returns EINTR with no
                 // events) the peer's bytes may be waiting in the socket: read them before the
-                // dead-after timer can declare the peer dead.
+                // dead-after timer can declare the peer dead. (Before `link` below: a resume
+                // read here can hand the connection to another session.)
                 read_from(c);
             }
+            TcpcanLink& link = *c.link;
             link.tick(now_);
             flush(c);
             if (!config_.serve && link.ready() && !link.closed() && link.version() != 0) {
