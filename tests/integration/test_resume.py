@@ -80,6 +80,15 @@ def describe_sequence(got, n):
     return "; ".join(parts)
 
 
+UNDELIVERABLE_RE = re.compile(r"WARNING [^\n]*?(\d+) frames[^\n]*undeliverable")
+
+
+def undeliverable_logged(text):
+    """The WARNING lines that name undeliverable frames, and the sum of the counts they name."""
+    counts = [int(n) for n in UNDELIVERABLE_RE.findall(text)]
+    return len(counts), sum(counts)
+
+
 def in_order_without_duplicates(got):
     return all(b > a for a, b in zip(got, got[1:]))
 
@@ -528,10 +537,15 @@ class TestFreshSession(ResumeTest):
         print("\n  %d frames sent: %d to server1, %d to server2, %d missing; client counted undeliverable=%d "
               "dropped=%d" % (sent, len(d1), len(d2), missing, c_stats["undeliverable"], c_stats["dropped"]))
         self.assertLessEqual(missing, counted, "frames lost and not counted by the client" + self.logs())
-        if c_stats["undeliverable"] > 0:
-            self.assertRegex(client.err(), r"WARNING .*\b%d\b[^\n]*undeliverable|WARNING .*undeliverable[^\n]*\b%d\b"
-                             % (c_stats["undeliverable"], c_stats["undeliverable"]),
-                             "the client's log does not name the undeliverable frames" + self.logs())
+        # The failed resume is said on both sides; the client's line names the count.
+        self.assertRegex(client.err(), r"WARNING [^\n]*no longer knows[^\n]*\d+ frames[^\n]*undeliverable",
+                         "the client's log does not say the resume failed, with a count" + self.logs())
+        self.assertRegex(server2.err(), r"WARNING [^\n]*resume[^\n]*does not know",
+                         "the new server's log does not say it did not know the session" + self.logs())
+        lines, logged = undeliverable_logged(client.err())
+        print("  client log: %d lines name %d undeliverable frames" % (lines, logged))
+        self.assertEqual(logged, c_stats["undeliverable"], "the client's log and its statistics disagree on the "
+                         "undeliverable frames" + self.logs())
         self.assertEqual(c_stats.get("resumed", 0), 0, "the client resumed with a server that never knew it"
                          + self.logs())
 
@@ -588,10 +602,17 @@ class TestFreshSession(ResumeTest):
                              "server -> client frames lost and not counted" + self.logs())
         self.assertGreater(s_stats["undeliverable"], 0, "the server held frames for the session and counted none"
                            + self.logs())
-        self.assertRegex(server.err(), r"WARNING [^\n]*undeliverable",
-                         "the server's log does not say frames were undeliverable" + self.logs())
-        if c_stats["undeliverable"] > 0:
-            self.assertRegex(client.err(), r"WARNING [^\n]*undeliverable", self.logs())
+        self.assertRegex(server.err(), r"WARNING [^\n]*resume-window[^\n]*\d+ frames[^\n]*undeliverable",
+                         "the server's log does not say the window ended, with a count" + self.logs())
+        self.assertRegex(server.err(), r"WARNING [^\n]*resume[^\n]*does not know",
+                         "the server's log does not say it no longer knew the session" + self.logs())
+        self.assertRegex(client.err(), r"WARNING [^\n]*no longer knows[^\n]*\d+ frames[^\n]*undeliverable",
+                         "the client's log does not say the resume failed, with a count" + self.logs())
+        for name, proc, st in (("server", server, s_stats), ("client", client, c_stats)):
+            lines, logged = undeliverable_logged(proc.err())
+            print("  %s log: %d lines name %d undeliverable frames" % (name, lines, logged))
+            self.assertEqual(logged, st["undeliverable"], "%s: the log and the statistics disagree on the "
+                             "undeliverable frames%s" % (name, self.logs()))
 
 
 def main(argv):
