@@ -628,7 +628,6 @@ sc_timestamps() {
         <&7 >"$W/c.out" 2>"$W/c.log" &
     PID[c]=$!
     BRIDGE[c]=1
-    NS_PID[$NS_B]=${PID[c]}
     wait_agreed c 1
     server_agreed
     ready "$IF0" 1
