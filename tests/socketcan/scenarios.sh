@@ -21,7 +21,7 @@ set -uo pipefail
 export LC_ALL=C
 
 SCENARIOS=(smoke frames legacy_cli burst proto_v1 filters timestamps two_clients slow_rx
-    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk veth_down client_sigstop)
+    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk veth_flaps)
 declare -A ABOUT=(
     [smoke]="cansend/candump on the first interface only: the kernel, vcan and can-utils work"
     [frames]="classic, extended, RTR, CAN FD (BRS, ESI), 8- and 64-byte frames: IF0 -> server -> TCP -> client -> IF1 and back"
@@ -39,8 +39,7 @@ declare -A ABOUT=(
     [bitrate]="--can-bitrate on a vcan: exit status 1 and a message that the bitrate cannot be set"
     [errors]="a missing interface exits 1 and names it; client --no-retry without a server exits non-zero"
     [tls_psk]="TLS 1.3 with pre-shared keys between two bridges: the reference frames both ways, identity in the logs; a wrong key is refused by name while they keep bridging"
-    [veth_down]="server and client in two network namespaces joined by a veth pair, a vcan in each; the veth link goes down for 2 s under cangen traffic both ways (heartbeat 0.5 s, so the connection ends and the session resumes): each far vcan receives every frame exactly once, in order"
-    [client_sigstop]="the same two namespaces; the client is stopped (SIGSTOP) for 3 s under cangen traffic both ways, then continued: each far vcan receives every frame exactly once, in order"
+    [veth_flaps]="server and client in two network namespaces joined by a veth pair, a vcan in each, cangen both ways (heartbeat 0.5 s): the veth link down for 2 s, then the client stopped (SIGSTOP) for 3 s; each time the connection ends, the session resumes and each far vcan receives every frame exactly once, in order"
 )
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -893,44 +892,39 @@ ns_bridges() {
     poll 3 eval "(( \$(ns_rx_count $NS_A $CAN_A) >= 1 && \$(ns_rx_count $NS_B $CAN_B) >= 1 ))" || true
 }
 
-# ns_flap_traffic WHAT CMD...: cangen both ways (ID 123 from CAN_A, ID 456 from CAN_B, 8 bytes
-# of an incrementing counter, one frame every 4 ms at most); CMD (the flap) runs after 2 s of
-# traffic and the traffic goes on for 2 s after it, so it spans the flap however fast the
-# machine is. Then the far vcan must hold exactly what the near one carried (the near capture
-# is the reference), once and in order, and each bridge must stop cleanly with lost=0. The
-# rate keeps a flap of a few seconds well inside a replay buffer of 2,048 frames.
+# ns_flap_traffic TAG WHAT CMD...: cangen both ways (ID 123 from CAN_A, ID 456 from CAN_B, 8
+# bytes of an incrementing counter, one frame every 4 ms at most); CMD (the flap) runs after
+# 2 s of traffic and the traffic goes on for 2 s after it, so it spans the flap however fast
+# the machine is. Then the far vcan must hold exactly what the near one carried (the near
+# capture is the reference), once and in order. The rate keeps a flap of a few seconds well
+# inside a replay buffer of 2,048 frames.
 ns_flap_traffic() {
-    local what=$1 na nb
-    shift
-    ns_capture src-a "$NS_A" "$CAN_A" 123
-    ns_capture dst-b "$NS_B" "$CAN_B" 123
-    ns_capture src-b "$NS_B" "$CAN_B" 456
-    ns_capture dst-a "$NS_A" "$CAN_A" 456
-    spawn gen-a "$IP_BIN" netns exec "$NS_A" cangen "$CAN_A" -g 4 -I 123 -L 8 -D i
-    spawn gen-b "$IP_BIN" netns exec "$NS_B" cangen "$CAN_B" -g 4 -I 456 -L 8 -D i
+    local tag=$1 what=$2 na nb f
+    shift 2
+    ns_capture "$tag-src-a" "$NS_A" "$CAN_A" 123
+    ns_capture "$tag-dst-b" "$NS_B" "$CAN_B" 123
+    ns_capture "$tag-src-b" "$NS_B" "$CAN_B" 456
+    ns_capture "$tag-dst-a" "$NS_A" "$CAN_A" 456
+    spawn "$tag-gen-a" "$IP_BIN" netns exec "$NS_A" cangen "$CAN_A" -g 4 -I 123 -L 8 -D i
+    spawn "$tag-gen-b" "$IP_BIN" netns exec "$NS_B" cangen "$CAN_B" -g 4 -I 456 -L 8 -D i
     sleep 2
     "$@"
     sleep 2
-    stop gen-a
-    stop gen-b
-    settle "$W/src-a.dump" 0.5 10
-    settle "$W/src-b.dump" 0.5 10
-    na=$(count "$W/src-a.dump")
-    nb=$(count "$W/src-b.dump")
+    stop "$tag-gen-a"
+    stop "$tag-gen-b"
+    settle "$W/$tag-src-a.dump" 0.5 10
+    settle "$W/$tag-src-b.dump" 0.5 10
+    na=$(count "$W/$tag-src-a.dump")
+    nb=$(count "$W/$tag-src-b.dump")
     ((na >= 100 && nb >= 100)) || fail "test harness: cangen put only $na and $nb frames on the buses"
-    wait_count "$W/dst-b.dump" "$na" 60 || true
-    wait_count "$W/dst-a.dump" "$nb" 60 || true
-    settle "$W/dst-a.dump" 1
-    settle "$W/dst-b.dump" 1
-    local f
-    for f in src-a dst-b src-b dst-a; do end_capture "$f"; done
-    same "$what: $CAN_A -> $CAN_B" "$W/src-a.dump" "$W/dst-b.dump"
-    same "$what: $CAN_B -> $CAN_A" "$W/src-b.dump" "$W/dst-a.dump"
-    stop_clean c
-    stop_clean s
-    expect_stat s lost 0
-    expect_stat c lost 0
-    say "$what: $na frames $CAN_A -> $CAN_B and $nb frames $CAN_B -> $CAN_A, exact on the far vcan; client resumed=$(stat_of c resumed) replayed=$(stat_of c replayed), server resumed=$(stat_of s resumed) replayed=$(stat_of s replayed); dead-peer lines: client $(grep -c 'dead peer' "$W/c.log"), server $(grep -c 'dead peer' "$W/s.log")"
+    wait_count "$W/$tag-dst-b.dump" "$na" 60 || true
+    wait_count "$W/$tag-dst-a.dump" "$nb" 60 || true
+    settle "$W/$tag-dst-a.dump" 1
+    settle "$W/$tag-dst-b.dump" 1
+    for f in src-a dst-b src-b dst-a; do end_capture "$tag-$f"; done
+    same "$what: $CAN_A -> $CAN_B" "$W/$tag-src-a.dump" "$W/$tag-dst-b.dump"
+    same "$what: $CAN_B -> $CAN_A" "$W/$tag-src-b.dump" "$W/$tag-dst-a.dump"
+    say "$what: $na frames $CAN_A -> $CAN_B and $nb frames $CAN_B -> $CAN_A, exact on the far vcan; dead-peer lines so far: client $(grep -c 'dead peer' "$W/c.log"), server $(grep -c 'dead peer' "$W/s.log")"
 }
 
 veth_down_2s() {
@@ -949,16 +943,16 @@ client_stopped_3s() {
     say "client continued (SIGCONT)"
 }
 
-sc_veth_down() {
+sc_veth_flaps() {
     two_namespaces
-    ns_bridges --heartbeat 0.5   # dead after 1.5 s: the 2 s without a link ends the connection
-    ns_flap_traffic "veth down 2 s" veth_down_2s
-}
-
-sc_client_sigstop() {
-    two_namespaces
-    ns_bridges --heartbeat 0.5
-    ns_flap_traffic "client stopped 3 s" client_stopped_3s
+    ns_bridges --heartbeat 0.5   # dead after 1.5 s: each flap below ends the connection
+    ns_flap_traffic down "veth down 2 s" veth_down_2s
+    ns_flap_traffic stop "client stopped 3 s" client_stopped_3s
+    stop_clean c
+    stop_clean s
+    expect_stat s lost 0
+    expect_stat c lost 0
+    say "statistics: lost=0 on both sides; client resumed=$(stat_of c resumed) replayed=$(stat_of c replayed) undeliverable=$(stat_of c undeliverable), server resumed=$(stat_of s resumed) replayed=$(stat_of s replayed) undeliverable=$(stat_of s undeliverable)"
 }
 
 # expect_exit NAME STATUS PATTERN WHAT CMD...: CMD exits with STATUS within 15 s and its output
