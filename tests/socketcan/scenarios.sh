@@ -6,7 +6,7 @@
 #
 #   --tcpcan PATH   the bridge under test (default $TCPCAN, else `tcpcan` in PATH)
 #   --ifs A,B,C     three vcan interfaces, up, MTU 72 (default $TCPCAN_IFS, else vcan0,vcan1,vcan2)
-#   --timeout SEC   limit per scenario (default $TCPCAN_SCENARIO_TIMEOUT, else 90)
+#   --timeout SEC   limit per scenario (default $TCPCAN_SCENARIO_TIMEOUT, else 90; veth_flaps twice that)
 #   --list          print the scenario names and what each checks
 #   NAME...         run only these scenarios (default: all, in the listed order)
 #
@@ -48,6 +48,7 @@ SELF=$HERE/$(basename "${BASH_SOURCE[0]}")
 TCPCAN=${TCPCAN:-tcpcan}
 IFS_LIST=${TCPCAN_IFS:-vcan0,vcan1,vcan2}
 SC_TIMEOUT=${TCPCAN_SCENARIO_TIMEOUT:-90}
+declare -A TIMEOUT_FACTOR=([veth_flaps]=2)  # scenarios that do two runs' work get twice the limit
 PORT_BASE=${TCPCAN_PORT_BASE:-23000}
 
 # ======================================================================================
@@ -1080,7 +1081,7 @@ main() {
         command -v "$c" >/dev/null || { echo "$c is missing (can-utils, iproute2)" >&2; exit 2; }
     done
 
-    local root passed=0 failed=0 idx=0 failures=() pid rc t0 t1 end f reason
+    local root passed=0 failed=0 idx=0 failures=() pid rc t0 t1 end f reason limit
     root=$(mktemp -d "${TMPDIR:-/tmp}/tcpcan-scenarios.XXXXXX")
     echo "tcpcan SocketCAN scenarios: tcpcan=$TCPCAN interfaces=$IF0,$IF1,$IF2 kernel=$(uname -r)"
     for s in "${wanted[@]}"; do
@@ -1092,7 +1093,8 @@ main() {
         setsid bash "$SELF" --tcpcan "$TCPCAN" --ifs "$IF0,$IF1,$IF2" --run-one "$s" "$root/$s" \
             $((PORT_BASE + 10 * idx)) &
         pid=$!
-        end=$((SECONDS + SC_TIMEOUT))
+        limit=$((SC_TIMEOUT * ${TIMEOUT_FACTOR[$s]:-1}))
+        end=$((SECONDS + limit))
         while kill -0 "$pid" 2>/dev/null && ((SECONDS < end)); do sleep 0.2; done
         if kill -0 "$pid" 2>/dev/null; then
             kill -TERM -- "-$pid" 2>/dev/null
@@ -1100,7 +1102,7 @@ main() {
             kill -KILL -- "-$pid" 2>/dev/null
             wait "$pid" 2>/dev/null
             rc=timeout
-            echo "timed out after ${SC_TIMEOUT}s" >"$root/$s/reason"
+            echo "timed out after ${limit}s" >"$root/$s/reason"
             for f in "$root/$s"/*.log; do
                 [[ -s $f ]] || continue
                 echo "  --- last lines of $(basename "$f") ---"
