@@ -156,7 +156,11 @@ inline bool same_message(const tcpcan::Message& a, const tcpcan::Message& b) {
     case MessageType::version:
     case MessageType::features:
     case MessageType::ping:
-    case MessageType::pong: return a.value == b.value;
+    case MessageType::pong:
+    case MessageType::ack:
+    case MessageType::resume_accepted: return a.value == b.value;
+    case MessageType::resume_request: return a.value == b.value && a.token() == b.token();
+    case MessageType::session_token: return a.token() == b.token();
     case MessageType::data_v1: return a.frame == b.frame;
     case MessageType::frame:
         return a.frame == b.frame && a.has_sequence == b.has_sequence && a.has_timestamp == b.has_timestamp &&

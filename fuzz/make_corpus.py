@@ -480,12 +480,35 @@ def canip_seeds():
     }
 
 
+# ---- fuzz_session_resume: 2-byte header (dead-after, max age), then operations ------------
+
+def resume_seeds():
+    send_c, send_s = 0x00, 0x08           # + count byte
+    move_cs, move_sc = 0x01, 0x02          # + bytes/4
+    bus_c, bus_s = 0x03, 0x0B              # + frames
+    time_, cut, reconnect, settle = 0x04, 0x05, 0x06, 0x07
+    seeds = {
+        "plain": bytes([0, 0, send_c, 5, send_s, 5, settle, bus_c, 20, bus_s, 20, settle]),
+        "cut-in-flight": bytes([0, 0, send_c, 15, send_s, 15, move_cs, 10, move_sc, 7, cut, send_c, 3, reconnect,
+                                settle, bus_s, 40, bus_c, 40, time_, 30, settle]),
+        "cut-before-bus": bytes([0, 0, send_c, 15, settle, cut, reconnect, settle, bus_s, 50, time_, 10, settle]),
+        "replay-full": bytes([0, 0, cut, send_s, 15, send_s, 15, send_c, 15, send_c, 15, reconnect, settle, bus_c, 99,
+                              bus_s, 99, time_, 50, settle]),
+        "expired": bytes([0, 4, cut, send_s, 10, time_, 40, send_s, 3, reconnect, settle, bus_c, 50, time_, 5, settle]),
+        "dead-peer": bytes([20, 0, send_c, 8, move_cs, 3, time_, 200, send_s, 4, reconnect, settle, bus_s, 30, bus_c, 30]),
+        "many-cuts": bytes([0, 0] + [send_c, 6, send_s, 6, move_cs, 9, move_sc, 9, bus_c, 3, bus_s, 3, cut, reconnect] * 8
+                           + [settle]),
+    }
+    return seeds
+
+
 def main():
     vectors = read_vectors()
     assert vectors, "no ```vectors blocks in PROTOCOL.md"
     write_seeds("fuzz_decoder", decoder_seeds(vectors))
     write_seeds("fuzz_session", session_seeds(vectors))
     write_seeds("fuzz_session_pair", pair_seeds(vectors))
+    write_seeds("fuzz_session_resume", resume_seeds())
     write_seeds("fuzz_negotiation", negotiation_seeds())
     write_seeds("fuzz_filter_text", filter_seeds())
     write_seeds("fuzz_candump_line", candump_seeds(vectors))

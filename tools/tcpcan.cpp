@@ -38,6 +38,8 @@ struct Options {
     bool port_given = false;  // --port on the command line or in the configuration file
     std::string log_level = "INFO";
     bool no_seq = false;
+    bool no_resume = false;
+    double resume_window_s = 30;
     bool timestamps = false;
     bool can_fd = false;
     std::uint32_t can_bitrate = 0;
@@ -154,6 +156,8 @@ const CLI::Validator port_number = decimal_integer(1, 65535);
 void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--log-level", o.log_level, "DEBUG, INFO, WARNING or ERROR")->default_val("INFO");
     app.add_flag("--no-seq", o.no_seq, "do not offer per-frame sequence numbers (version 2)");
+    app.add_flag("--no-resume", o.no_resume, "do not offer acknowledged delivery and session resume (version 2; on by default)");
+    app.add_option("--resume-window", o.resume_window_s, "server: keep a disconnected client's session this many seconds for it to resume")->default_val(30)->check(duration("seconds", 1, "off"));
     app.add_flag("--timestamps,--timestamp", o.timestamps, "carry capture timestamps with every frame (version 2)");
     app.add_flag("--can-fd", o.can_fd, "switch the CAN interface to CAN FD mode (rtnetlink)");
     app.add_option("--can-bitrate", o.can_bitrate, "set the interface's bitrate, bit/s (rtnetlink)")->transform(decimal_integer(1, 20'000'000));
@@ -474,7 +478,9 @@ int run(const Options& o) {
     config.host = o.host;
     config.port = static_cast<std::uint16_t>(o.port);
     config.max_version = o.protocol_version;
-    config.features = (o.no_seq ? 0 : feature::sequence) | (o.timestamps ? feature::timestamps : 0);
+    config.features = (o.no_seq ? 0 : feature::sequence) | (o.timestamps ? feature::timestamps : 0) |
+                      (o.no_seq || o.no_resume ? 0 : feature::resume);
+    config.resume_window_us = seconds_to_us(o.resume_window_s);
     config.heartbeat_us = seconds_to_us(o.heartbeat_s);
     config.dead_after_us = o.dead_after_s > 0 ? seconds_to_us(o.dead_after_s) : 3 * config.heartbeat_us;
     config.max_age_us = static_cast<std::uint64_t>(std::llround(o.max_age_ms * 1000));

@@ -189,6 +189,10 @@ private:
             return (n >= 1 && (n - 1) % wire_filter::entry_size == 0) ? ProtocolError::none : ProtocolError::bad_subscribe_length;
         case prefix::close: return n >= 1 ? ProtocolError::none : ProtocolError::bad_close_length;
         case prefix::bus: return (n >= 1 && n <= max_bus_name) ? ProtocolError::none : ProtocolError::bad_bus_length;
+        case prefix::ack:
+        case prefix::resume_accepted: return n == 4 ? ProtocolError::none : ProtocolError::bad_ack_length;
+        case prefix::resume_request: return n == 12 ? ProtocolError::none : ProtocolError::bad_resume_length;
+        case prefix::session_token: return n == 8 ? ProtocolError::none : ProtocolError::bad_token_length;
         default: return is_optional_prefix(p) ? ProtocolError::none : ProtocolError::unknown_prefix;
         }
     }
@@ -221,12 +225,22 @@ private:
             out.type = p == prefix::features ? MessageType::features : p == prefix::ping ? MessageType::ping : MessageType::pong;
             out.value = detail::load_be32(payload.data());
             return ProtocolError::none;
+        case prefix::ack:
+        case prefix::resume_accepted:
+            out.type = p == prefix::ack ? MessageType::ack : MessageType::resume_accepted;
+            out.value = detail::load_be32(payload.data());
+            return ProtocolError::none;
         default: break;
         }
-        out.type = p == prefix::subscribe ? MessageType::subscribe
-                   : p == prefix::close   ? MessageType::close
-                   : p == prefix::bus     ? MessageType::bus
-                                          : MessageType::skipped;
+        out.type = p == prefix::subscribe        ? MessageType::subscribe
+                   : p == prefix::close          ? MessageType::close
+                   : p == prefix::bus            ? MessageType::bus
+                   : p == prefix::resume_request ? MessageType::resume_request
+                   : p == prefix::session_token  ? MessageType::session_token
+                                                 : MessageType::skipped;
+        if (p == prefix::resume_request) {
+            out.value = detail::load_be32(payload.data() + 8);  // the token stays in the payload
+        }
         out.payload_size = static_cast<std::uint8_t>(payload.size());
         if constexpr (PayloadCapacity > 0) {
             for (std::size_t i = 0; i < payload.size() && i < PayloadCapacity; ++i) {
@@ -239,6 +253,9 @@ private:
                     return ProtocolError::bad_bus_name;
                 }
             }
+        }
+        if (p == prefix::session_token && detail::load_be64(payload.data()) == 0) {
+            return ProtocolError::zero_token;
         }
         return p == prefix::subscribe ? check_subscribe_payload(payload) : ProtocolError::none;
     }

@@ -39,6 +39,35 @@ namespace detail {
     return detail::encode_u32_message(out, prefix::pong, token);
 }
 
+// Resume messages (feature::resume): 'k' and 'a' carry the next sequence number expected,
+// 'r' a token and that number, 't' a token (never 0).
+[[nodiscard]] constexpr std::size_t encode_ack(std::span<std::uint8_t> out, std::uint32_t next_expected) {
+    return detail::encode_u32_message(out, prefix::ack, next_expected);
+}
+[[nodiscard]] constexpr std::size_t encode_resume_accepted(std::span<std::uint8_t> out, std::uint32_t next_expected) {
+    return detail::encode_u32_message(out, prefix::resume_accepted, next_expected);
+}
+[[nodiscard]] constexpr std::size_t encode_resume_request(std::span<std::uint8_t> out, std::uint64_t token,
+                                                          std::uint32_t next_expected) {
+    if (out.size() < header_size + 12) {
+        return 0;
+    }
+    out[0] = prefix::resume_request;
+    out[1] = 12;
+    detail::store_be64(&out[2], token);
+    detail::store_be32(&out[10], next_expected);
+    return header_size + 12;
+}
+[[nodiscard]] constexpr std::size_t encode_session_token(std::span<std::uint8_t> out, std::uint64_t token) {
+    if (out.size() < header_size + 8 || token == 0) {
+        return 0;
+    }
+    out[0] = prefix::session_token;
+    out[1] = 8;
+    detail::store_be64(&out[2], token);
+    return header_size + 8;
+}
+
 // Version 1: 'd' carrying the Linux struct (16 or 72 bytes).
 [[nodiscard]] constexpr std::size_t encode_data_v1(std::span<std::uint8_t> out, const Frame& frame) {
     if (check_frame(frame) != FrameProblem::none || out.size() < header_size) {
@@ -158,6 +187,10 @@ struct WireFilterEntry {
     case MessageType::pong: return encode_pong(out, m.value);
     case MessageType::data_v1: return encode_data_v1(out, m.frame);
     case MessageType::frame: return encode_frame(out, m.frame, m.has_sequence, m.sequence, m.has_timestamp);
+    case MessageType::ack: return encode_ack(out, m.value);
+    case MessageType::resume_accepted: return encode_resume_accepted(out, m.value);
+    case MessageType::resume_request: return encode_resume_request(out, m.token(), m.value);
+    case MessageType::session_token: return encode_session_token(out, m.token());
     case MessageType::subscribe:
     case MessageType::close:
     case MessageType::bus:

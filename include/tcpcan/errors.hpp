@@ -23,6 +23,10 @@ enum class ProtocolError : std::uint8_t {
     invalid_frame,
     bad_subscribe_op,
     bad_filter_entry,
+    bad_ack_length,
+    bad_resume_length,
+    bad_token_length,
+    zero_token,
     // Negotiation and session rules.
     peer_raised_version,
     negotiation_rounds_exceeded,
@@ -36,6 +40,9 @@ enum class ProtocolError : std::uint8_t {
     bad_bus_length,
     bad_bus_name,
     unexpected_bus_message,
+    resume_not_agreed,
+    unexpected_resume_message,
+    bad_ack,
 };
 
 [[nodiscard]] constexpr const char* describe(ProtocolError error) {
@@ -55,6 +62,10 @@ enum class ProtocolError : std::uint8_t {
     case ProtocolError::invalid_frame: return "frame content is invalid";
     case ProtocolError::bad_subscribe_op: return "'s' operation is neither 0 (replace) nor 1 (append)";
     case ProtocolError::bad_filter_entry: return "'s' filter entry is invalid";
+    case ProtocolError::bad_ack_length: return "'k'/'a' payload is not exactly 4 bytes";
+    case ProtocolError::bad_resume_length: return "'r' payload is not exactly 12 bytes";
+    case ProtocolError::bad_token_length: return "'t' payload is not exactly 8 bytes";
+    case ProtocolError::zero_token: return "'t' token is 0";
     case ProtocolError::peer_raised_version: return "peer proposed a version above an earlier proposal";
     case ProtocolError::negotiation_rounds_exceeded: return "version negotiation did not converge";
     case ProtocolError::no_common_version: return "no protocol version in common";
@@ -66,6 +77,9 @@ enum class ProtocolError : std::uint8_t {
     case ProtocolError::bad_bus_length: return "'b' payload is not 1 to 64 bytes";
     case ProtocolError::bad_bus_name: return "'b' bus name holds a byte that is not printable ASCII (or a space)";
     case ProtocolError::unexpected_bus_message: return "'b' message not agreed, repeated, or not the bus requested";
+    case ProtocolError::resume_not_agreed: return "resume message without the resume feature agreed";
+    case ProtocolError::unexpected_resume_message: return "resume message out of place ('r' to a client, 'a'/'t' to a server, or twice)";
+    case ProtocolError::bad_ack: return "acknowledgement of frames never sent";
     }
     return "unknown error";
 }

@@ -25,6 +25,11 @@ inline constexpr std::uint8_t pong = 'q';       // v2: u32 token echoed
 inline constexpr std::uint8_t subscribe = 's';  // v2: op + filter entries
 inline constexpr std::uint8_t close = 'c';      // v2: reason code + optional text
 inline constexpr std::uint8_t bus = 'b';        // v2 with feature::bus: a bus name (request, and its answer)
+// Resume (feature::resume, see PROTOCOL.md 4.6); sent only when that feature is agreed.
+inline constexpr std::uint8_t ack = 'k';              // v2: u32 next sequence expected (cumulative ack)
+inline constexpr std::uint8_t resume_request = 'r';   // v2, client: u64 token + u32 next sequence expected
+inline constexpr std::uint8_t resume_accepted = 'a';  // v2, server: u32 next sequence expected
+inline constexpr std::uint8_t session_token = 't';    // v2, server: u64 token of a new session
 }  // namespace prefix
 
 // A version-2 peer skips messages whose prefix is an ASCII capital letter it does not
@@ -37,8 +42,9 @@ inline constexpr std::uint32_t highest_version = 2;
 namespace feature {
 inline constexpr std::uint32_t sequence = 0x1;    // every 'f' carries a u32 sequence number
 inline constexpr std::uint32_t timestamps = 0x2;  // every 'f' carries a u64 timestamp (µs, Unix epoch)
+inline constexpr std::uint32_t resume = 0x4;      // acknowledgements, replay buffer and session resume
 inline constexpr std::uint32_t bus = 0x8;         // the client names the server's bus it joins ('b')
-inline constexpr std::uint32_t known = sequence | timestamps | bus;
+inline constexpr std::uint32_t known = sequence | timestamps | resume | bus;
 }  // namespace feature
 
 // Bits of the 'f' flags byte above the frame_flag bits.
@@ -88,10 +94,26 @@ inline constexpr std::uint8_t mask_form = 0x04; // a = id, b = mask; else range 
 inline constexpr std::uint8_t all = 0x07;
 }  // namespace wire_filter
 
-enum class MessageType : std::uint8_t { version, data_v1, features, frame, ping, pong, subscribe, close, bus, skipped };
+enum class MessageType : std::uint8_t {
+    version,
+    data_v1,
+    features,
+    frame,
+    ping,
+    pong,
+    subscribe,
+    close,
+    bus,
+    skipped,
+    ack,              // value = next sequence expected
+    resume_request,   // token, value = next sequence expected
+    resume_accepted,  // value = next sequence expected
+    session_token,    // token
+};
 
 /// A decoded message. `frame` holds the frame of 'd' and 'f'; `value` the u32 of
-/// 'v', 'h', 'p', 'q'; `payload` the raw payload of 's' and 'c' (and skipped ones), its
+/// 'v', 'h', 'p', 'q', 'k', 'a' and 'r' (its next sequence); `payload` the raw payload of 's', 'c', 'r'
+/// and 't' (token() reads the u64 of 'r' and 't') and of skipped ones, its
 /// first PayloadCapacity bytes (`payload_size` is always the whole length). The decoder's
 /// payload() holds the whole payload until its next decode(), so a session keeps no copy:
 /// it decodes into BasicMessage<0>.
@@ -116,6 +138,16 @@ struct BasicMessage {
             return {};
         }
         return {reinterpret_cast<const char*>(payload.data() + 1), static_cast<std::size_t>(payload_size - 1)};
+    }
+    /// The token of 'r' and 't' (payload bytes 0-7, big-endian).
+    [[nodiscard]] constexpr std::uint64_t token() const
+        requires(PayloadCapacity >= 8)
+    {
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < 8; ++i) {
+            v = (v << 8) | payload[i];
+        }
+        return v;
     }
     [[nodiscard]] constexpr CloseReason close_reason() const
         requires(PayloadCapacity > 0)

@@ -37,7 +37,30 @@ struct SessionOptions {
     bool accept_frames = true;                          // false: frames from the peer are refused and counted
 };
 
-enum class SessionState : std::uint8_t { negotiating, awaiting_features, established, closed };
+// Resume (feature::resume): only a Session with ReplayFrames > 0 takes these
+// (Session::set_resume_options, before agreement) and offers the feature.
+struct ResumeOptions {
+    // Server: the token a new session gives the client (random, never 0). Without one the
+    // server does not offer resume.
+    std::uint64_t token = 0;
+    std::uint32_t ack_every_frames = 32;  // acknowledge at least every this many frames ...
+    std::uint64_t ack_delay_us = 20'000;  // ... or this long after the last acknowledgement
+};
+
+// suspended: the transport ended but the session is kept for a resume (feature::resume):
+// frames for the peer wait in the replay buffer; reconnect() (client) or adopt() (server)
+// carries on with a new transport.
+enum class SessionState : std::uint8_t { negotiating, awaiting_features, established, closed, suspended };
+
+// Where a session is in the resume exchange (PROTOCOL.md 4.6).
+enum class ResumePhase : std::uint8_t {
+    off,                // resume not agreed (or the session ended)
+    awaiting_request,   // server: waits for the client's 'r'
+    awaiting_answer,    // client: sent 'r', waits for 'a' or 't'
+    request_pending,    // server: got 'r' with a token; the port answers with adopt() or refuse_resume()
+    running,            // frames flow, acknowledged
+    suspended,          // the transport ended; kept for a resume
+};
 
 enum class EventType : std::uint8_t {
     version_agreed,      // value = version
@@ -52,6 +75,11 @@ enum class EventType : std::uint8_t {
     closed,              // reason; by_peer says who closed; text via close_text()
     bus_requested,       // server: the client named a bus (requested_bus()); answer with accept_bus() or close()
     bus_chosen,          // the bus is settled (client: the server accepted it; server: accept_bus() was called)
+    suspended,           // the transport ended; the session is kept for a resume. value = frames unacknowledged
+    resume_requested,    // server: the client presented a token (requested_resume_token()); answer it
+    resumed,             // value = frames to send again, value2 = frames the peer had not acknowledged
+    resume_refused,      // server: the token was unknown; a new session started
+    resume_failed,       // client: the server did not know the session; value = frames undeliverable
 };
 
 struct Event {
@@ -103,10 +131,17 @@ struct BasicSessionStats {
     Counter rtt_last_us = 0;
     Counter rtt_min_us = 0;
     Counter rtt_max_us = 0;
+    Counter acks_sent = 0;            // 'k' messages (feature::resume)
+    Counter frames_replayed = 0;      // frames encoded again after a resume
+    Counter resumed = 0;              // resumes completed
+    Counter undeliverable = 0;        // unacknowledged frames given up: resume failed, window over, ended
+    Counter drop_replay_full = 0;     // numbered but not kept: replay buffer full (the peer sees a gap)
+    Counter drop_replay_expired = 0;  // older than max_frame_age when their turn to be sent came
     SequenceCounters sequence{};
 
     [[nodiscard]] constexpr std::uint64_t dropped_towards_peer() const {
-        return std::uint64_t{drop_not_established} + drop_output_full + drop_invalid + drop_after_close + drop_unsent_at_close;
+        return std::uint64_t{drop_not_established} + drop_output_full + drop_invalid + drop_after_close + drop_unsent_at_close +
+               drop_replay_full + drop_replay_expired + undeliverable;
     }
     [[nodiscard]] constexpr std::uint64_t dropped_towards_bus() const {
         return std::uint64_t{drop_bus_queue_full} + drop_expired + drop_duplicate + drop_refused + drop_unsent_bus_queue +
@@ -136,6 +171,12 @@ struct NoLocalSubscription {
     [[nodiscard]] static constexpr bool matches(const Frame&) { return true; }
     [[nodiscard]] static constexpr bool empty() { return true; }
 };
+// Stands in for resume state in a session without a replay buffer: costs no byte.
+struct NoResume {};
+// Next sequence numbers compare modulo 2^32: `a` is before `b` when b - a is below 2^31.
+[[nodiscard]] constexpr bool sequence_before(std::uint32_t a, std::uint32_t b) {
+    return a != b && static_cast<std::uint32_t>(b - a) < 0x8000'0000u;
+}
 }  // namespace detail
 
 /// The largest 'f' message a classic frame makes: header, flags, id, len, sequence,
@@ -143,14 +184,16 @@ struct NoLocalSubscription {
 inline constexpr std::size_t max_classic_frame_message_size = header_size + 6 + 4 + 8 + max_classic_length;
 
 /// One session. Capacities: OutputBytes of encoded messages waiting for the transport,
-/// BusFrames waiting for the bus, SubscriptionEntries of the peer's filter, Events.
+/// BusFrames waiting for the bus, SubscriptionEntries of the peer's filter, Events, and
+/// ReplayFrames: frames kept until the peer acknowledges them (0 = no resume feature, no cost).
 /// Profile (profile.hpp) picks what the session carries; FullProfile is everything.
 /// The static_asserts below give the smallest capacities a profile allows: output room
 /// for 4 control messages plus 2 frames (FullProfile: 6 x 257 = 1542 bytes; GatewayProfile:
 /// 4 x 6 + 2 x 28 = 80 bytes), and the 28 subscription entries PROTOCOL.md requires.
 template <std::size_t OutputBytes = 16384, std::size_t BusFrames = 256, std::size_t SubscriptionEntries = 64,
-          std::size_t Events = 32, SessionProfile Profile = FullProfile>
+          std::size_t Events = 32, SessionProfile Profile = FullProfile, std::size_t ReplayFrames = 0>
 class Session {
+    static constexpr bool resumable = ReplayFrames > 0;
     // The largest message this side sends for a frame, and as a control message (with
     // neither subscription nor close texts: 'v', 'h', 'p', 'q' of 6 bytes, 'c' of 3).
     static constexpr std::size_t largest_frame_message =
@@ -169,12 +212,11 @@ public:
     using ProfileType = Profile;
 
     constexpr Session(const SessionOptions& options, std::uint64_t now)
-        : options_(options),
-          // Without version 1 the lowest version is 2, and so is the highest at least.
-          negotiator_(options.role,
-                      NegotiationConfig{Profile::version_1 && options.min_version <= 1 ? 1u
-                                                                                         : (options.min_version > 2u ? options.min_version : 2u),
-                                        Profile::version_1 || options.max_version >= 2 ? options.max_version : 2u, 8}) {
+        : options_(options), negotiator_(options.role, negotiation_config(options)) {
+        if (!resumable || (options_.features & feature::sequence) == 0) {
+            // Nothing to replay from, or no sequence numbers for acknowledgements to count.
+            options_.features &= ~feature::resume;
+        }
         started_us_ = now;
         last_rx_us_ = now;
         const NegotiationStep step = negotiator_.start();
@@ -188,9 +230,10 @@ public:
     /// (so connections that never agree cost little) and move it into a full-size one
     /// once it is established. Nothing is lost: pending output, queued frames, events,
     /// subscriptions, counters and timers all carry over.
-    template <std::size_t O, std::size_t B, std::size_t S, std::size_t E>
-        requires(O <= OutputBytes && B <= BusFrames && S <= SubscriptionEntries && E <= Events)
-    constexpr explicit Session(const Session<O, B, S, E, Profile>& other)
+    template <std::size_t O, std::size_t B, std::size_t S, std::size_t E, std::size_t R>
+        requires(O <= OutputBytes && B <= BusFrames && S <= SubscriptionEntries && E <= Events && R <= ReplayFrames &&
+                 (R > 0) == resumable)
+    constexpr explicit Session(const Session<O, B, S, E, Profile, R>& other)
         : options_(other.options_),
           negotiator_(other.negotiator_),
           decoder_(other.decoder_),
@@ -219,7 +262,14 @@ public:
         }
         auto frames = other.bus_queue_;
         for (; !frames.empty(); frames.pop()) {
-            (void)bus_queue_.push(QueuedFrame{frames.front().frame, frames.front().arrived_us});  // fits: BusFrames >= B
+            QueuedFrame q{frames.front().frame, frames.front().arrived_us};
+            if constexpr (resumable) {
+                q.sequence = frames.front().sequence;
+            }
+            (void)bus_queue_.push(q);  // fits: BusFrames >= B
+        }
+        if constexpr (resumable) {
+            resume_.copy_from(other.resume_);
         }
         auto events = other.events_;
         for (; !events.empty(); events.pop()) {
@@ -245,7 +295,8 @@ public:
         if (!bytes.empty()) {
             last_rx_us_ = now;
         }
-        while (result.consumed < bytes.size() && state_ != SessionState::closed) {
+        while (result.consumed < bytes.size() && state_ != SessionState::closed && state_ != SessionState::suspended &&
+               !resume_request_pending()) {
             const DecodeResult r = decoder_.decode(bytes.subspan(result.consumed), message_);
             result.consumed += r.consumed;
             if (r.status == DecodeStatus::need_more) {
@@ -262,11 +313,15 @@ public:
             }
         }
         stats_.bytes_in += result.consumed;
+        if constexpr (resumable) {
+            resume_.now_hint = now;
+        }
         return result;
     }
 
     // ---- Frames from the local bus ----------------------------------------------------
-    [[nodiscard]] constexpr SendResult send_frame(const Frame& frame, std::uint64_t /*now*/) {
+    [[nodiscard]] constexpr SendResult send_frame(const Frame& frame, std::uint64_t now) {
+        (void)now;
         if (state_ == SessionState::closed) {
             ++stats_.drop_after_close;
             return SendResult::closed;
@@ -278,6 +333,11 @@ public:
         if (!peer_subscription_.matches(frame)) {
             ++stats_.filtered_out;
             return SendResult::filtered;
+        }
+        if constexpr (resumable) {
+            if (resume_.phase != ResumePhase::off) {
+                return keep_for_replay(frame, now);
+            }
         }
         if (state_ != SessionState::established) {
             ++stats_.drop_not_established;
@@ -331,6 +391,9 @@ public:
         if (output_head_ == output_tail_) {
             output_head_ = output_tail_ = 0;
         }
+        if constexpr (resumable) {
+            send_from_replay(resume_.now_hint);  // the room just made goes to frames waiting in order
+        }
     }
 
     // ---- Frames for the bus ----------------------------------------------------------
@@ -378,11 +441,21 @@ public:
         const std::size_t pending = output_tail_ - output_head_;
         return OutputBytes - pending > control_reserve ? OutputBytes - pending - control_reserve : 0;
     }
+    /// True when `frames` more frames of at most `message_bytes` each would be taken without a
+    /// drop: into the output, or (feature::resume) into the replay buffer.
+    [[nodiscard]] constexpr bool has_room_for(std::size_t frames, std::size_t message_bytes) const {
+        if constexpr (resumable) {
+            if (resume_.phase != ResumePhase::off) {
+                return ReplayFrames - resume_.replay.size() >= frames;
+            }
+        }
+        return output_room() >= frames * message_bytes;
+    }
 
     // ---- Time ------------------------------------------------------------------------
     constexpr void tick(std::uint64_t now) {
-        if (state_ == SessionState::closed) {
-            return;
+        if (state_ == SessionState::closed || state_ == SessionState::suspended) {
+            return;  // suspended: no transport; timers start again with the next one
         }
         if ((state_ != SessionState::established || bus_pending()) && options_.negotiation_timeout_us != 0 &&
             now - started_us_ >= options_.negotiation_timeout_us) {
@@ -395,6 +468,11 @@ public:
         }
         if (version_ < 2) {
             return;  // version 1 has no heartbeat; silence is normal there
+        }
+        if constexpr (resumable) {
+            resume_.now_hint = now;
+            send_from_replay(now);
+            send_ack(now);
         }
         if constexpr (Profile::local_subscription) {
             if (subscription_pending_ && state_ == SessionState::established) {
@@ -430,8 +508,19 @@ public:
     [[nodiscard]] constexpr std::uint64_t next_deadline() const {
         std::uint64_t deadline = ~std::uint64_t{0};
         auto earliest = [&deadline](std::uint64_t t) { deadline = t < deadline ? t : deadline; };
-        if (state_ == SessionState::closed) {
+        if (state_ == SessionState::closed || state_ == SessionState::suspended) {
             return deadline;
+        }
+        if constexpr (resumable) {
+            if (resume_.phase == ResumePhase::running && state_ == SessionState::established) {
+                const std::uint32_t ack = ack_point();
+                if (ack != resume_.ack_sent) {
+                    if (static_cast<std::uint32_t>(ack - resume_.ack_sent) >= resume_.options.ack_every_frames) {
+                        return 0;
+                    }
+                    earliest(resume_.ack_sent_us + resume_.options.ack_delay_us);
+                }
+            }
         }
         if ((state_ != SessionState::established || bus_pending()) && options_.negotiation_timeout_us != 0) {
             earliest(started_us_ + options_.negotiation_timeout_us);
@@ -459,6 +548,10 @@ public:
         if (state_ == SessionState::closed) {
             return;
         }
+        if (state_ == SessionState::suspended) {
+            end_suspended(false);  // ended for good while waiting for a resume
+            return;
+        }
         if (version_ >= 2) {
             append_message(encode_close(output_space(), reason, Profile::close_texts ? text : std::string_view{}));
         }
@@ -467,9 +560,26 @@ public:
 
     // The transport ended (EOF or error). Frames still unwritten are counted as dropped.
     constexpr void transport_closed(std::uint64_t now) {
-        if (state_ != SessionState::closed) {
+        if (state_ != SessionState::closed && state_ != SessionState::suspended) {
             retry_with_version_1_ = negotiator_.should_retry_with_version_1();
-            finish(CloseReason::normal, true);
+            finish(CloseReason::normal, true, true);
+        }
+        if constexpr (resumable) {
+            if (state_ == SessionState::suspended) {
+                // Nothing written is lost: unacknowledged frames are sent again after a resume.
+                stats_.frames_queued = stats_.frames_written;
+                resume_.sent = 0;
+                output_head_ = output_tail_ = 0;
+                unwritten_in_message_ = 0;
+                return;
+            }
+            // Ended for good: frames kept but never encoded are as unsent as encoded ones.
+            for (std::size_t i = resume_.sent; i < resume_.replay.size(); ++i) {
+                stats_.drop_unsent_at_close += resume_.replay.at(i).expired ? 0 : 1;
+            }
+            resume_.replay.clear();
+            resume_.sent = 0;
+            resume_.phase = ResumePhase::off;
         }
         stats_.drop_unsent_at_close += stats_.frames_queued - stats_.frames_written;
         stats_.frames_written = stats_.frames_queued;
@@ -487,6 +597,148 @@ public:
     // After transport_closed: the peer hung up on a proposal above 1 before agreeing,
     // as the original tcpcan server does. Reconnect with max_version = 1.
     [[nodiscard]] constexpr bool retry_with_version_1() const { return retry_with_version_1_; }
+
+    // ---- Resume (feature::resume, ReplayFrames > 0) -----------------------------------
+    /// Before agreement. A server offers resume (if its options do) only with a token to give.
+    constexpr void set_resume_options(const ResumeOptions& resume)
+        requires(resumable)
+    {
+        resume_.options = resume;
+    }
+    /// Stops offering resume (before agreement), e.g. a server with no resume window.
+    constexpr void disable_resume() { options_.features &= ~feature::resume; }
+    [[nodiscard]] constexpr ResumePhase resume_phase() const {
+        if constexpr (resumable) {
+            return resume_.phase;
+        } else {
+            return ResumePhase::off;
+        }
+    }
+    /// The session's token: given by the server, 0 until then.
+    [[nodiscard]] constexpr std::uint64_t resume_token() const {
+        if constexpr (resumable) {
+            return resume_.token;
+        } else {
+            return 0;
+        }
+    }
+    /// Server: the token of an 'r' the port has to answer (adopt() or refuse_resume()); 0 if none.
+    /// receive() reads nothing past that 'r' until then.
+    [[nodiscard]] constexpr std::uint64_t requested_resume_token() const {
+        if constexpr (resumable) {
+            return resume_.phase == ResumePhase::request_pending ? resume_.requested_token : 0;
+        } else {
+            return 0;
+        }
+    }
+    /// Frames kept for the peer until it acknowledges them (sent or still to send).
+    [[nodiscard]] constexpr std::size_t replay_size() const {
+        if constexpr (resumable) {
+            return resume_.replay.size();
+        } else {
+            return 0;
+        }
+    }
+    /// True while frames for the peer are kept across the loss of the transport.
+    [[nodiscard]] constexpr bool is_resumable() const { return resume_phase() != ResumePhase::off; }
+    [[nodiscard]] constexpr bool is_suspended() const { return state_ == SessionState::suspended; }
+
+    /// Server: no session has the token of the pending 'r'. This session starts afresh
+    /// and gives the client its own token (the client counts what it could not deliver).
+    constexpr void refuse_resume(std::uint64_t now)
+        requires(resumable)
+    {
+        if (resume_.phase != ResumePhase::request_pending) {
+            return;
+        }
+        push_event({EventType::resume_refused});
+        start_new_resumable(now);
+    }
+
+    /// Server: this suspended session has the token `fresh` was asked for. It takes over
+    /// `fresh`'s connection (negotiation, features, decoder, pending output, subscription),
+    /// answers 'a' and sends again what the client has not acknowledged. `fresh` is left
+    /// closed. False (nothing changed) when this session is not suspended with that token.
+    [[nodiscard]] constexpr bool adopt(Session& fresh, std::uint64_t now)
+        requires(resumable)
+    {
+        if (state_ != SessionState::suspended || fresh.resume_.phase != ResumePhase::request_pending ||
+            fresh.resume_.requested_token != resume_.token || options_.role != Role::server) {
+            return false;
+        }
+        negotiator_ = fresh.negotiator_;
+        decoder_ = fresh.decoder_;
+        state_ = fresh.state_;
+        version_ = fresh.version_;
+        agreed_features_ = fresh.agreed_features_;
+        started_us_ = fresh.started_us_;
+        last_rx_us_ = fresh.last_rx_us_;
+        last_ping_us_ = fresh.last_ping_us_;
+        ping_token_ = fresh.ping_token_;
+        ping_outstanding_ = fresh.ping_outstanding_;
+        closed_by_peer_message_ = false;
+        output_head_ = output_tail_ = 0;
+        unwritten_in_message_ = fresh.unwritten_in_message_;
+        current_is_frame_ = fresh.current_is_frame_;
+        for (std::size_t i = fresh.output_head_; i < fresh.output_tail_; ++i) {
+            output_[output_tail_++] = fresh.output_[i];
+        }
+        peer_subscription_.clear();
+        for (const FilterEntry& e : fresh.peer_subscription_.entries()) {
+            (void)peer_subscription_.add(e);
+        }
+        stats_.bytes_in += fresh.stats_.bytes_in;
+        stats_.bytes_out += fresh.stats_.bytes_out;
+        stats_.pings_sent += fresh.stats_.pings_sent;
+        stats_.pongs_received += fresh.stats_.pongs_received;
+        fresh.resume_.phase = ResumePhase::off;
+        fresh.state_ = SessionState::closed;
+        fresh.output_head_ = fresh.output_tail_ = 0;
+        if (!on_peer_ack(fresh.resume_.requested_ack, now)) {
+            return true;  // the client acknowledged frames never sent: closed with a protocol error
+        }
+        resume_.phase = ResumePhase::running;
+        append_message(encode_resume_accepted(output_space(), ack_point()));
+        mark_ack_sent(now);
+        resumed(now);
+        return true;
+    }
+
+    /// Client: a new transport for a suspended session; negotiation starts again and,
+    /// once agreed, the session asks the server to resume it.
+    constexpr void reconnect(std::uint64_t now)
+        requires(resumable)
+    {
+        if (state_ != SessionState::suspended) {
+            return;
+        }
+        negotiator_ = VersionNegotiator(options_.role, negotiation_config(options_));
+        decoder_.reset();
+        state_ = SessionState::negotiating;
+        version_ = 0;
+        agreed_features_ = 0;
+        started_us_ = last_rx_us_ = last_ping_us_ = now;
+        ping_outstanding_ = false;
+        retry_with_version_1_ = false;
+        closed_by_peer_message_ = false;
+        subscription_pending_ = false;
+        output_head_ = output_tail_ = 0;
+        unwritten_in_message_ = 0;
+        peer_subscription_.clear();
+        const NegotiationStep step = negotiator_.start();
+        if (step.send) {
+            append_message(encode_version(output_space(), step.send_version));
+        }
+    }
+
+    /// A suspended session is given up (the resume window ended, or the port stops): what
+    /// the peer had not acknowledged is counted as undeliverable. Returns that count.
+    constexpr std::uint64_t abandon(std::uint64_t /*now*/) {
+        if (state_ != SessionState::suspended) {
+            return 0;
+        }
+        return end_suspended(true);
+    }
 
     // ---- Subscriptions --------------------------------------------------------------
     // Asks the peer to send only frames matching `filters` (sent once version 2 is
@@ -576,7 +828,7 @@ public:
     [[nodiscard]] constexpr bool is_closed() const { return state_ == SessionState::closed; }
 
 private:
-    template <std::size_t, std::size_t, std::size_t, std::size_t, SessionProfile>
+    template <std::size_t, std::size_t, std::size_t, std::size_t, SessionProfile, std::size_t>
     friend class Session;
 
     using Counter = typename Profile::Counter;
@@ -586,10 +838,305 @@ private:
 
     // Arrival times are kept in the counter's width: with 32 bits, ages up to 71 minutes
     // are told apart (modular difference), which a gateway's short queue never reaches.
+    using StoredFrame = std::conditional_t<Profile::fd_frames, Frame, detail::ClassicFrame>;
     struct QueuedFrame {
-        std::conditional_t<Profile::fd_frames, Frame, detail::ClassicFrame> frame;
+        StoredFrame frame;
         Counter arrived_us;
+        // The frame's sequence number, for acknowledging what reached the bus (resume only).
+        [[no_unique_address]] std::conditional_t<resumable, std::uint32_t, detail::NoResume> sequence{};
     };
+
+    // A frame for the peer, kept until acknowledged.
+    struct ReplayEntry {
+        StoredFrame frame;
+        std::uint32_t sequence;
+        Counter queued_us;
+        bool sent;     // encoded at least once (a later encoding is a replay)
+        bool expired;  // too old when its turn came: skipped and counted, never sent
+    };
+    struct ResumeState {
+        detail::RingQueue<ReplayEntry, (ReplayFrames > 0 ? ReplayFrames : 1)> replay{};
+        std::size_t sent = 0;  // entries [0, sent) are encoded on the current transport
+        std::uint64_t token = 0;
+        std::uint64_t requested_token = 0;  // server: from the client's 'r'
+        std::uint32_t requested_ack = 0;    // server: the next sequence the client expects
+        std::uint32_t peer_ack = 0;         // the peer expects this sequence next
+        std::uint32_t ack_sent = 0;         // what this side last acknowledged
+        std::uint64_t ack_sent_us = 0;
+        std::uint64_t now_hint = 0;  // the last `now` seen, for consume_output()
+        ResumeOptions options{};
+        ResumePhase phase = ResumePhase::off;
+
+        template <class Other>
+        constexpr void copy_from(const Other& other) {
+            replay.clear();
+            for (std::size_t i = 0; i < other.replay.size(); ++i) {
+                const auto& e = other.replay.at(i);
+                (void)replay.push(ReplayEntry{e.frame, e.sequence, e.queued_us, e.sent, e.expired});
+            }
+            sent = other.sent;
+            token = other.token;
+            requested_token = other.requested_token;
+            requested_ack = other.requested_ack;
+            peer_ack = other.peer_ack;
+            ack_sent = other.ack_sent;
+            ack_sent_us = other.ack_sent_us;
+            now_hint = other.now_hint;
+            options = other.options;
+            phase = other.phase;
+        }
+    };
+
+    [[nodiscard]] static constexpr NegotiationConfig negotiation_config(const SessionOptions& options) {
+        // Without version 1 the lowest version is 2, and so is the highest at least.
+        return NegotiationConfig{Profile::version_1 && options.min_version <= 1 ? 1u
+                                                                                : (options.min_version > 2u ? options.min_version : 2u),
+                                 Profile::version_1 || options.max_version >= 2 ? options.max_version : 2u, 8};
+    }
+
+    [[nodiscard]] static constexpr Frame to_frame(const StoredFrame& stored) {
+        if constexpr (Profile::fd_frames) {
+            return stored;
+        } else {
+            Frame out{};
+            out.id = stored.id;
+            out.len = stored.len;
+            out.flags = stored.flags;
+            for (std::size_t i = 0; i < max_classic_length; ++i) {
+                out.data[i] = stored.data[i];
+            }
+            return out;
+        }
+    }
+    [[nodiscard]] static constexpr StoredFrame to_stored(const Frame& frame) {
+        if constexpr (Profile::fd_frames) {
+            return frame;
+        } else {
+            StoredFrame out{};
+            out.id = frame.id;
+            out.len = frame.len;
+            out.flags = frame.flags;
+            for (std::size_t i = 0; i < max_classic_length; ++i) {
+                out.data[i] = frame.data[i];
+            }
+            return out;
+        }
+    }
+
+    [[nodiscard]] constexpr bool resume_request_pending() const {
+        return requested_resume_token() != 0;
+    }
+
+    // Everything before this sequence number has been handled: put on the bus, or dropped
+    // and counted here. Frames still waiting for the bus are not acknowledged.
+    [[nodiscard]] constexpr std::uint32_t ack_point() const {
+        if constexpr (resumable) {
+            return bus_queue_.empty() ? sequence_.expected() : bus_queue_.front().sequence;
+        } else {
+            return sequence_.expected();
+        }
+    }
+
+    constexpr void mark_ack_sent(std::uint64_t now) {
+        if constexpr (resumable) {
+            resume_.ack_sent = ack_point();
+            resume_.ack_sent_us = now;
+        }
+    }
+
+    // 'k' every ack_every_frames handled frames, or ack_delay_us after the last one, never
+    // per frame: at full speed one small message covers many frames.
+    constexpr void send_ack(std::uint64_t now) {
+        if constexpr (resumable) {
+            if (resume_.phase != ResumePhase::running || state_ != SessionState::established) {
+                return;
+            }
+            const std::uint32_t ack = ack_point();
+            if (ack == resume_.ack_sent || (static_cast<std::uint32_t>(ack - resume_.ack_sent) < resume_.options.ack_every_frames &&
+                                            now - resume_.ack_sent_us < resume_.options.ack_delay_us)) {
+                return;
+            }
+            if (const std::size_t size = encode_ack(heartbeat_space(), ack); size != 0) {
+                append_message(size);
+                resume_.ack_sent = ack;
+                resume_.ack_sent_us = now;
+                ++stats_.acks_sent;
+            }
+        } else {
+            (void)now;
+        }
+    }
+
+    [[nodiscard]] constexpr SendResult keep_for_replay(const Frame& frame, std::uint64_t now) {
+        if constexpr (resumable) {
+            const std::uint32_t sequence = next_sequence_++;  // a frame not kept leaves a gap the peer sees
+            if (resume_.replay.full()) {
+                ++stats_.drop_replay_full;
+                return SendResult::output_full;
+            }
+            (void)resume_.replay.push(ReplayEntry{to_stored(frame), sequence, static_cast<Counter>(now), false, false});
+            send_from_replay(now);
+            return SendResult::queued;
+        } else {
+            (void)frame;
+            (void)now;
+            return SendResult::invalid;
+        }
+    }
+
+    // Encodes kept frames, in order, as far as the output has room (only while running).
+    constexpr void send_from_replay(std::uint64_t now) {
+        if constexpr (resumable) {
+            if (resume_.phase != ResumePhase::running || state_ != SessionState::established) {
+                return;
+            }
+            const bool with_ts = (agreed_features_ & feature::timestamps) != 0;
+            while (resume_.sent < resume_.replay.size()) {
+                ReplayEntry& e = resume_.replay.at(resume_.sent);
+                // Only frames never sent expire here: one sent before may be on the peer's
+                // bus already (unacknowledged), so it goes again and the peer decides.
+                if (!e.expired && !e.sent && options_.max_frame_age_us != 0 &&
+                    static_cast<Counter>(static_cast<Counter>(now) - e.queued_us) > options_.max_frame_age_us) {
+                    e.expired = true;
+                    ++stats_.drop_replay_expired;
+                }
+                if (e.expired) {
+                    ++resume_.sent;
+                    continue;
+                }
+                const std::size_t size = encode_frame(frame_space(), to_frame(e.frame), true, e.sequence, with_ts);
+                if (size == 0) {
+                    return;  // the output is full; consume_output() carries on
+                }
+                append_message(size);
+                ++stats_.frames_queued;
+                stats_.frames_replayed += e.sent ? 1 : 0;
+                e.sent = true;
+                ++resume_.sent;
+            }
+        } else {
+            (void)now;
+        }
+    }
+
+    // The peer expects `next` next: everything before it is handled there and leaves the
+    // replay buffer. False (and a protocol error) for frames never numbered.
+    constexpr bool on_peer_ack(std::uint32_t next, std::uint64_t now) {
+        if constexpr (resumable) {
+            if (static_cast<std::uint32_t>(next - resume_.peer_ack) > static_cast<std::uint32_t>(next_sequence_ - resume_.peer_ack)) {
+                protocol_failure(ProtocolError::bad_ack, decoder_.last_message_offset(), now);
+                return false;
+            }
+            resume_.peer_ack = next;
+            while (!resume_.replay.empty() && detail::sequence_before(resume_.replay.front().sequence, next)) {
+                resume_.replay.pop();
+                resume_.sent = resume_.sent > 0 ? resume_.sent - 1 : 0;
+            }
+            return true;
+        } else {
+            (void)next;
+            (void)now;
+            return true;
+        }
+    }
+
+    // Frames flow again on a new transport: from the first the peer has not acknowledged.
+    constexpr void resumed(std::uint64_t now) {
+        if constexpr (resumable) {
+            resume_.sent = 0;
+            std::uint32_t again = 0;
+            for (std::size_t i = 0; i < resume_.replay.size(); ++i) {
+                again += resume_.replay.at(i).sent && !resume_.replay.at(i).expired ? 1 : 0;
+            }
+            ++stats_.resumed;
+            push_event({EventType::resumed, again, static_cast<std::uint32_t>(resume_.replay.size())});
+            send_from_replay(now);
+        } else {
+            (void)now;
+        }
+    }
+
+    // Server: a new session (no token, or an unknown one): give the client this one's token.
+    constexpr void start_new_resumable(std::uint64_t now) {
+        if constexpr (resumable) {
+            resume_.token = resume_.options.token;
+            resume_.phase = ResumePhase::running;
+            append_message(encode_session_token(output_space(), resume_.token));
+            mark_ack_sent(now);
+            send_from_replay(now);
+        } else {
+            (void)now;
+        }
+    }
+
+    // Client: the server did not know the session. Frames it may or may not have put on
+    // its bus are given up (counted); frames never sent start the new session, renumbered.
+    constexpr void resume_failed(std::uint64_t now) {
+        if constexpr (resumable) {
+            std::uint32_t lost = 0;
+            while (!resume_.replay.empty() && (resume_.replay.front().sent || resume_.replay.front().expired)) {
+                lost += resume_.replay.front().expired ? 0 : 1;
+                resume_.replay.pop();
+            }
+            next_sequence_ = 0;
+            for (std::size_t i = 0; i < resume_.replay.size(); ++i) {
+                resume_.replay.at(i).sequence = next_sequence_++;
+            }
+            resume_.sent = 0;
+            resume_.peer_ack = 0;
+            sequence_.reset(0);
+            stats_.sequence = sequence_.counters();
+            // Frames of the old session still waiting for the bus are acknowledged as 0 (nothing).
+            for (std::size_t i = 0; i < bus_queue_.size(); ++i) {
+                bus_queue_.at(i).sequence = 0;
+            }
+            stats_.undeliverable += lost;
+            push_event({EventType::resume_failed, lost});
+        } else {
+            (void)now;
+        }
+    }
+
+    // A suspended session ends for good: what the peer had not acknowledged is given up.
+    constexpr std::uint64_t end_suspended(bool push_closed) {
+        std::uint64_t lost = 0;
+        if constexpr (resumable) {
+            for (std::size_t i = 0; i < resume_.replay.size(); ++i) {
+                lost += resume_.replay.at(i).expired ? 0 : 1;
+            }
+            resume_.replay.clear();
+            resume_.sent = 0;
+            resume_.phase = ResumePhase::off;
+            stats_.undeliverable += static_cast<Counter>(lost);
+        }
+        state_ = SessionState::closed;
+        if (push_closed) {
+            Event e{EventType::closed};
+            e.reason = CloseReason::normal;
+            push_event(e);
+        }
+        return lost;
+    }
+
+    // Whether an ending of this kind keeps the session for a resume: the transport broke,
+    // the peer fell silent, or (client) the server is restarting. Anything else is final.
+    [[nodiscard]] constexpr bool keeps_for_resume(CloseReason reason, bool by_peer, bool transport_ended) const {
+        if constexpr (resumable) {
+            const bool has_session = resume_.token != 0 && (resume_.phase == ResumePhase::running ||
+                                                            resume_.phase == ResumePhase::awaiting_answer ||
+                                                            resume_.phase == ResumePhase::suspended);
+            if (!has_session) {
+                return false;
+            }
+            return transport_ended || reason == CloseReason::peer_dead ||
+                   (by_peer && reason == CloseReason::shutdown && options_.role == Role::client);
+        } else {
+            (void)reason;
+            (void)by_peer;
+            (void)transport_ended;
+            return false;
+        }
+    }
 
     [[nodiscard]] constexpr bool too_old(const QueuedFrame& q, std::uint64_t now, std::uint64_t wall_clock_us) const {
         const std::uint64_t limit = options_.max_frame_age_us;
@@ -663,7 +1210,15 @@ private:
         }
     }
 
-    constexpr void finish(CloseReason reason, bool by_peer) {
+    constexpr void finish(CloseReason reason, bool by_peer, bool transport_ended = false) {
+        if constexpr (resumable) {
+            if (keeps_for_resume(reason, by_peer, transport_ended)) {
+                state_ = SessionState::suspended;
+                resume_.phase = ResumePhase::suspended;
+                push_event({EventType::suspended, static_cast<std::uint32_t>(resume_.replay.size())});
+                return;
+            }
+        }
         state_ = SessionState::closed;
         Event e{EventType::closed};
         e.reason = reason;
@@ -736,8 +1291,69 @@ private:
             return true;
         case MessageType::subscribe: return on_subscribe(now);
         case MessageType::bus: return on_bus(now);
+        case MessageType::ack:
+        case MessageType::resume_request:
+        case MessageType::resume_accepted:
+        case MessageType::session_token: return on_resume_message(m, now);
         default: return true;
         }
+    }
+
+    constexpr bool on_resume_message(const SessionMessage& m, std::uint64_t now) {
+        if ((agreed_features_ & feature::resume) == 0) {
+            protocol_failure(ProtocolError::resume_not_agreed, decoder_.last_message_offset(), now);
+            return false;
+        }
+        if constexpr (resumable) {
+            const bool server = options_.role == Role::server;
+            switch (m.type) {
+            case MessageType::ack:
+                if (resume_.phase != ResumePhase::running) {
+                    break;
+                }
+                return on_peer_ack(m.value, now);
+            case MessageType::resume_request: {
+                if (!server || resume_.phase != ResumePhase::awaiting_request) {
+                    break;
+                }
+                const std::uint64_t token = detail::load_be64(decoder_.payload().data());
+                if (token == 0) {
+                    start_new_resumable(now);
+                } else {
+                    resume_.requested_token = token;
+                    resume_.requested_ack = m.value;
+                    resume_.phase = ResumePhase::request_pending;
+                    push_event({EventType::resume_requested});
+                }
+                return true;
+            }
+            case MessageType::resume_accepted:
+                if (server || resume_.phase != ResumePhase::awaiting_answer || resume_.token == 0) {
+                    break;
+                }
+                if (!on_peer_ack(m.value, now)) {
+                    return false;
+                }
+                resume_.phase = ResumePhase::running;
+                resumed(now);
+                return true;
+            case MessageType::session_token:
+                if (server || resume_.phase != ResumePhase::awaiting_answer) {
+                    break;
+                }
+                if (resume_.token != 0) {
+                    resume_failed(now);
+                }
+                resume_.token = detail::load_be64(decoder_.payload().data());
+                resume_.phase = ResumePhase::running;
+                mark_ack_sent(now);
+                send_from_replay(now);
+                return true;
+            default: break;
+            }
+        }
+        protocol_failure(ProtocolError::unexpected_resume_message, decoder_.last_message_offset(), now);
+        return false;
     }
 
     constexpr bool on_version(const SessionMessage& m, std::uint64_t now) {
@@ -755,6 +1371,11 @@ private:
             } else {
                 decoder_.set_mode(DecoderMode::version2);
                 state_ = SessionState::awaiting_features;
+                if constexpr (resumable) {
+                    if (options_.role == Role::server && resume_.options.token == 0) {
+                        options_.features &= ~feature::resume;  // no token to give
+                    }
+                }
                 append_message(encode_features(output_space(), options_.features));
             }
             return true;
@@ -775,8 +1396,31 @@ private:
                 close(CloseReason::unsupported, "a bus request, which the server does not offer", last_rx_us_);
                 return;
             }
+            // The bus first: a resumed session on the server belongs to the bus it was on.
             append_message(encode_bus(output_space(), std::string_view(bus_name_.data(), bus_name_size_)));
             bus_request_ = BusRequest::sent;
+        }
+        if constexpr (resumable) {
+            if ((agreed_features_ & feature::resume) != 0) {
+                if (options_.role == Role::server) {
+                    resume_.phase = ResumePhase::awaiting_request;
+                } else {
+                    // First after 'h', before a subscription: a resumed server takes the rest.
+                    resume_.phase = ResumePhase::awaiting_answer;
+                    append_message(encode_resume_request(output_space(), resume_.token, ack_point()));
+                    resume_.ack_sent = ack_point();
+                }
+            } else if (resume_.phase != ResumePhase::off) {
+                // Reconnected to a server that no longer offers resume: nothing can be replayed.
+                resume_failed(last_rx_us_);
+                resume_.phase = ResumePhase::off;
+                resume_.token = 0;
+                for (std::size_t i = 0; i < resume_.replay.size(); ++i) {
+                    ++stats_.drop_not_established;  // never sent: no session could take them
+                }
+                resume_.replay.clear();
+                next_sequence_ = 0;
+            }
         }
         if constexpr (Profile::local_subscription) {
             if (version_ >= 2 && !local_subscription_.empty()) {
@@ -818,6 +1462,9 @@ private:
         }
         QueuedFrame queued{};
         queued.arrived_us = static_cast<Counter>(now);
+        if constexpr (resumable) {
+            queued.sequence = m.sequence;  // acknowledged once it has left the queue (ack_point())
+        }
         if constexpr (Profile::fd_frames) {
             queued.frame = m.frame;
         } else {
@@ -959,6 +1606,7 @@ private:
     [[no_unique_address]] std::conditional_t<Profile::local_subscription, FilterSet<SubscriptionEntries>,
                                              detail::NoLocalSubscription> local_subscription_{};
     Stats stats_{};
+    [[no_unique_address]] std::conditional_t<resumable, ResumeState, detail::NoResume> resume_{};
 };
 
 }  // namespace tcpcan

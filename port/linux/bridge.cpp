@@ -417,6 +417,9 @@ private:
         o.heartbeat_interval_us = config_.heartbeat_us;
         o.dead_after_us = config_.dead_after_us;
         o.max_frame_age_us = config_.max_age_us;
+        if (role == Role::server && config_.resume_window_us == 0) {
+            o.features &= ~feature::resume;  // nothing would wait for a client to come back
+        }
         return o;
     }
 
@@ -507,6 +510,13 @@ private:
     // The link for the connection's dialect (dialect.cpp); false when there is none and `c` is gone.
     bool start_link(Connection& c, Role role) {
         c.policy = policy_for(c.identity);
+        if (role == Role::client && resumable_client_) {
+            // The session outlived its last connection: it stays attached and resumes.
+            c.link = std::move(resumable_client_);
+            c.link->tcpcan_session()->reconnect(now_);
+            c.attached = true;
+            return true;
+        }
         LinkSetup setup;
         setup.dialect = c.dialect;
         setup.name = c.name;
@@ -523,7 +533,6 @@ private:
         // cannelloni:
 
         // canip:
-
         setup.detect_canip = c.detect_canip;
         MadeLink made = make_link(setup);
         if (!made.link) {
@@ -535,6 +544,14 @@ private:
             return false;
         }
         c.link = std::move(made.link);
+        // tcpcan's resume (a client's session, made later by a DetectLink, takes the defaults).
+        if (TcpcanLink* session = c.link->tcpcan_session()) {
+            session->set_resume(ResumeOptions{.token = role == Role::server ? new_resume_token() : 0});
+            if (role == Role::server) {
+                session->set_resume_lookup(
+                    [this](std::uint64_t token, const TcpcanLink& asking) { return find_resumable(token, asking); });
+            }
+        }
         return true;
     }
 
@@ -696,7 +713,10 @@ private:
             exit_status_ = 1;
             return;
         }
-        const std::uint64_t delay = backoff_.next_delay(now_, static_cast<std::uint32_t>(random_()));
+        // A session waiting to resume retries fast (50-100 ms, at most 1 s): a short flap
+        // then costs well under a second, and the frames meanwhile wait in its replay buffer.
+        const std::uint64_t delay = resumable_client_ ? resume_backoff_.next_delay(now_, static_cast<std::uint32_t>(random_()))
+                                                      : backoff_.next_delay(now_, static_cast<std::uint32_t>(random_()));
         LOG_WARNING("%s; retrying in %.2f s", why.c_str(), static_cast<double>(delay) / 1e6);
         reconnect_at_ = now_ + delay;
     }
@@ -741,6 +761,7 @@ private:
             if (r.status == IoStatus::ok) {
                 c.bytes_in += r.bytes;
                 c.link->receive(std::span<const std::uint8_t>(read_buffer_.data(), r.bytes), now_);
+                take_over_if_resumed(c);
                 if (r.bytes < budget && !c.transport->has_buffered_input()) {
                     return;
                 }
@@ -840,9 +861,18 @@ private:
 
     void remove_connection(Connection& c) {
         Link* link = c.link.get();
-        auto* tcpcan_link = dynamic_cast<TcpcanLink*>(link);  // only tcpcan falls back to version 1
-        if (auto* detect = dynamic_cast<DetectLink*>(link)) {
-            tcpcan_link = detect->tcpcan();
+        TcpcanLink* session = link ? link->tcpcan_session() : nullptr;  // only tcpcan falls back to version 1
+        if (session && session->adopted_by() != nullptr) {
+            link->log_events(now_);  // served by the session it resumed; this one never carried frames
+            limiter_.release(link->name());
+            c.link.reset();
+            link = nullptr;
+            session = nullptr;
+        }
+        const bool keep = link && !stopping_ && link->closed() && park_if_resumable(c);
+        if (keep) {
+            link = nullptr;  // parked: still attached, its counters still live
+            session = nullptr;
         }
         if (link) {
             if (!link->closed()) {
@@ -861,9 +891,9 @@ private:
                 link->add_totals(ended_by_bus_[link->bus()]);
             }
         }
-        const bool retry_v1 = tcpcan_link && tcpcan_link->retry_with_version_1();
-        const bool hung_up = tcpcan_link && tcpcan_link->hung_up_on_proposal();
-        const bool was_client_link = link && !config_.serve;
+        const bool retry_v1 = session && session->retry_with_version_1();
+        const bool hung_up = session && session->hung_up_on_proposal();
+        const bool was_client_link = (link || keep) && !config_.serve;
         const std::string name = c.name;
         release_handshake_slot(c);
         if (c.transport) {
@@ -895,6 +925,116 @@ private:
         }
         fallback_to_v1_ = false;
         connection_failed("connection to " + name + " ended");
+    }
+
+    // ---- resume (feature::resume) -------------------------------------------------------------
+    struct Parked {
+        std::unique_ptr<Link> link;  // its tcpcan_session() is suspended
+        std::uint64_t since_us = 0;
+    };
+
+    static std::uint64_t new_resume_token() {
+        static std::random_device device;
+        std::uint64_t token = 0;
+        while (token == 0) {
+            token = (std::uint64_t{device()} << 32) | device();
+        }
+        return token;
+    }
+
+    // The connection `c` ended. A session kept for a resume is parked (server) or kept for
+    // the next connection (client), still attached to the Router, so bus frames wait for it
+    // in its replay buffer. False when there is nothing to keep.
+    bool park_if_resumable(Connection& c) {
+        Link& link = *c.link;
+        if (!link.closed()) {
+            return false;  // still live: only the bridge's own decisions close it (and end it)
+        }
+        flush(c);  // one try to deliver a pending close message ('c' 3, peer silent)
+        link.transport_closed(now_);
+        link.log_events(now_);
+        const TcpcanLink* session = link.tcpcan_session();
+        if (session == nullptr || !session->suspended() || !c.attached) {
+            return false;
+        }
+        if (config_.serve) {
+            parked_.push_back({std::move(c.link), now_});
+        } else {
+            resumable_client_ = std::move(c.link);
+        }
+        c.attached = false;
+        return true;
+    }
+
+    // Server: the suspended session holding `token`. A live connection that still holds it
+    // is stale (the client is already back on a new one): its transport is ended first.
+    TcpcanLink* find_resumable(std::uint64_t token, const TcpcanLink& asking) {
+        for (auto& c : connections_) {
+            const TcpcanLink* session = c->link ? c->link->tcpcan_session() : nullptr;
+            if (session && session != &asking && !c->link->closed() && session->resume_token() == token) {
+                LOG_INFO("%s: the client is back on a new connection; closing the old one", c->name.c_str());
+                c->link->transport_closed(now_);
+                remove_connection(*c);
+                break;
+            }
+        }
+        for (const Parked& p : parked_) {
+            TcpcanLink* session = p.link->tcpcan_session();
+            if (session && session->resume_token() == token && session->suspended()) {
+                return session;
+            }
+        }
+        return nullptr;
+    }
+
+    // After receive(): a parked session that took over the connection now serves it.
+    void take_over_if_resumed(Connection& c) {
+        const TcpcanLink* session = c.link->tcpcan_session();
+        TcpcanLink* to = session ? session->adopted_by() : nullptr;
+        if (to == nullptr) {
+            return;
+        }
+        const auto it = std::find_if(parked_.begin(), parked_.end(),
+                                     [to](const Parked& p) { return p.link->tcpcan_session() == to; });
+        if (it == parked_.end()) {
+            return;
+        }
+        c.link->log_events(now_);
+        limiter_.release(c.link->name());
+        c.link = std::move(it->link);
+        parked_.erase(it);
+        c.attached = true;
+    }
+
+    // Gives a kept session up: what its peer never acknowledged is undeliverable (counted, said).
+    void give_up(std::unique_ptr<Link>& link, const char* why) {
+        TcpcanLink* session = link->tcpcan_session();
+        const std::uint64_t lost = session ? session->abandon(now_) : 0;
+        if (lost != 0) {
+            LOG_WARNING("%s: %s: %llu frames for it were never acknowledged and are undeliverable", link->name().c_str(),
+                        why, ull(lost));
+        }
+        link->discard();
+        link->log_events(now_);
+        limiter_.release(link->name());
+        router_->detach(*link);
+        link->add_totals(ended_);
+        link->add_totals(ended_by_bus_[link->bus()]);
+        link.reset();
+    }
+
+    void expire_parked() {
+        for (std::size_t i = 0; i < parked_.size();) {
+            if (now_ - parked_[i].since_us < config_.resume_window_us) {
+                ++i;
+                continue;
+            }
+            char why[96];
+            std::snprintf(why, sizeof why, "no resume within %.0f s (--resume-window)",
+                          static_cast<double>(config_.resume_window_us) / 1e6);
+            give_up(parked_[i].link, why);
+            parked_.erase(parked_.begin() + static_cast<std::ptrdiff_t>(i));
+        }
     }
 
     // ---- frames ------------------------------------------------------------------------
@@ -964,6 +1104,7 @@ private:
                 loop_.set_interest(fd, EPOLLIN);
             }
         }
+        expire_parked();
         if (next_stats_ != 0 && now_ >= next_stats_) {
             print_stats("stats");
             next_stats_ = now_ + config_.stats_interval_us;
@@ -991,9 +1132,20 @@ private:
                 ++i;
                 continue;
             }
+            if (config_.dead_after_us != 0 && now_ - c.link->last_received_us() >= config_.dead_after_us) {
+                // After a pause (SIGSTOP, a suspend; epoll_wait then returns EINTR with no
+                // events) the peer's bytes may be waiting in the socket: read them before the
+                // dead-after timer can declare the peer dead. (Before `link` below: a resume
+                // read here can hand the connection to another session.)
+                read_from(c);
+            }
             Link& link = *c.link;
             link.tick(now_);
             flush(c);
+            if (!config_.serve && link.ready() && !link.closed() && link.tcpcan_session() != nullptr &&
+                link.tcpcan_session()->version() != 0) {
+                resume_backoff_.connected(now_);  // resumed (or new): the next loss retries fast again
+            }
             if (!c.attached && link.agreed() && !link.closed()) {
                 admit(c);
                 flush(c);
@@ -1009,8 +1161,9 @@ private:
             if (link.read_budget() > 0 && c.transport->has_buffered_input()) {
                 read_from(c);  // TLS records already read from the socket: epoll will not tell
             }
-            std::uint32_t events = c.transport->wanted_events(!link.output().empty());
-            if (link.read_budget() == 0 && !c.transport->handshaking()) {
+            // c.link, not `link`: that read may have resumed a parked session onto `c`.
+            std::uint32_t events = c.transport->wanted_events(!c.link->output().empty());
+            if (c.link->read_budget() == 0 && !c.transport->handshaking()) {
                 events &= ~std::uint32_t{EPOLLIN};  // TCP pushes back; and no EPOLLHUP spin (see EventLoop)
             }
             loop_.set_interest(c.fd, events);
@@ -1079,6 +1232,9 @@ private:
         if (!config_.serve && connections_.empty() && reconnect_at_ != 0) {
             deadline = std::min(deadline, reconnect_at_);
         }
+        for (const Parked& p : parked_) {
+            deadline = std::min(deadline, p.since_us + config_.resume_window_us);
+        }
         for (const auto& c : connections_) {
             if (c->handshaking) {
                 deadline = std::min(deadline, handshakes_.deadline(c->connected_us));
@@ -1100,8 +1256,14 @@ private:
         for (const auto& c : connections_) {
             if (c->link) {
                 c->link->add_totals(t);
-                live += c->attached && c->link->ready() ? 1 : 0;
+                live += c->attached && c->link->ready() && !c->link->closed() ? 1 : 0;
             }
+        }
+        for (const Parked& p : parked_) {
+            p.link->add_totals(t);
+        }
+        if (resumable_client_) {
+            resumable_client_->add_totals(t);
         }
         BusCounters b{};
         BusRouteCounters r{};
@@ -1114,13 +1276,15 @@ private:
                  "lost=%llu duplicates=%llu peers=%zu rtt_ms=%.3f drops[output_full=%llu bus_queue_full=%llu "
                  "expired=%llu read_only=%llu not_allowed=%llu rate_limited=%llu bus_down=%llu bus_refused=%llu "
                  "bus_rx_overflow=%llu unsent_at_close=%llu] bad_input=%llu evicted=%llu refused_full=%llu "
-                 "pending_closed=%llu tls_refused=%llu handshakes_full=%llu log_dropped=%llu",
+                 "pending_closed=%llu tls_refused=%llu handshakes_full=%llu log_dropped=%llu resumed=%llu replayed=%llu "
+                 "undeliverable=%llu",
                  label, ull(r.from_bus), ull(r.to_bus), ull(t.sent), ull(t.received), ull(dropped),
                  ull(r.filtered + t.filtered), ull(r.unforwarded), ull(t.lost), ull(t.duplicates), live, t.rtt_us / 1000.0,
                  ull(t.output_full), ull(t.bus_queue_full), ull(t.expired), ull(t.refused_read_only + r.refused_read_only),
                  ull(r.refused_not_allowed), ull(r.refused_rate), ull(r.bus_down + b.down_drops), ull(b.refused + r.bus_refused),
                  ull(b.rx_overflow), ull(t.unsent_at_close), ull(b.bad_input), ull(evicted_), ull(refused_full_),
-                 ull(pending_closed_), ull(tls_refused_), ull(handshakes_.refused()), ull(log_lines_dropped()));
+                 ull(pending_closed_), ull(tls_refused_), ull(handshakes_.refused()), ull(log_lines_dropped()), ull(t.resumed),
+                 ull(t.replayed), ull(t.undeliverable));
         if (bus_slots_.size() > 1) {
             print_bus_stats(label);
         }
@@ -1197,6 +1361,13 @@ private:
             }
             remove_connection(c);
         }
+        while (!parked_.empty()) {
+            give_up(parked_.back().link, "tcpcan is shutting down");
+            parked_.pop_back();
+        }
+        if (resumable_client_) {
+            give_up(resumable_client_, "tcpcan is shutting down");
+        }
         for (BusSlot& bus : bus_slots_) {
             bus.port->flush();
         }
@@ -1228,6 +1399,9 @@ private:
     LogLimiter host_limiter_{20, 10 * second_us};  // per host and kind of connection event
     LogLimiter system_limiter_{1, second_us};      // accept failures and the like
     ReconnectBackoff backoff_{};
+    ReconnectBackoff resume_backoff_{ReconnectOptions{100'000, 1'000'000, 0}};
+    std::vector<Parked> parked_;                     // server: sessions waiting for their client
+    std::unique_ptr<Link> resumable_client_;  // client: the session between connections
     std::minstd_rand random_{std::random_device{}()};
     std::uint64_t now_ = 0;
     std::uint64_t next_maintain_ = 0, next_stats_ = 0, reconnect_at_ = 0, accept_resume_at_ = 0;

@@ -51,7 +51,8 @@ struct BridgeConfig {
     bool detect_canip = false;
     std::uint32_t max_version = highest_version;
     std::uint32_t min_version = 1;  // refuse to agree below this (no fallback to 1 when 2)
-    std::uint32_t features = feature::sequence;
+    std::uint32_t features = feature::sequence | feature::resume;
+    std::uint64_t resume_window_us = 30'000'000;  // server: a disconnected session waits this long for its client (0 = no resume)
     FilterSet<512> forward;         // which bus frames this side forwards (allow + deny entries)
     FilterSet<64> subscription;     // asked of the server (client, version 2)
     FilterSet<512> allow_transmit;  // server: only matching client frames reach the bus (empty = all)

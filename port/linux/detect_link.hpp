@@ -47,6 +47,7 @@ public:
 
     // What it became (nullptr while undecided).
     [[nodiscard]] TcpcanLink* tcpcan() const { return tcpcan_.get(); }
+    TcpcanLink* tcpcan_session() override { return tcpcan_.get(); }
     [[nodiscard]] CanipLink* canip() const { return canip_.get(); }
     [[nodiscard]] FirstBytes detected() const { return detected_; }
 

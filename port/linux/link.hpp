@@ -20,6 +20,7 @@ namespace tcpcan::linux_port {
 struct LinkTotals {
     std::uint64_t sent = 0, received = 0, dropped = 0, lost = 0, duplicates = 0, gaps = 0, filtered = 0;
     std::uint64_t output_full = 0, bus_queue_full = 0, expired = 0, refused_read_only = 0, unsent_at_close = 0;
+    std::uint64_t resumed = 0, replayed = 0, undeliverable = 0;  // feature::resume
     std::uint64_t rtt_us = 0;  // the last round trip measured, over all links
 };
 
@@ -39,6 +40,8 @@ struct BusDirectory {
         return false;
     }
 };
+
+class TcpcanLink;
 
 class Link : public Peer {
 public:
@@ -64,6 +67,9 @@ public:
     // The bus (index into BusDirectory::names) this link's frames belong to. The bridge
     // attaches the link to it once agreed(); a link whose peer chooses must have chosen by then.
     [[nodiscard]] virtual std::size_t bus() const { return 0; }
+    // The tcpcan session under this link (itself, or the one a first-bytes detector chose),
+    // for what only tcpcan does: resume, the fallback to version 1. Null for other dialects.
+    [[nodiscard]] virtual TcpcanLink* tcpcan_session() { return nullptr; }
     // Once agreed, frames flow; before it the connection is pending.
     [[nodiscard]] virtual bool agreed() const { return ready(); }
     // Time (µs, the loop's clock) bytes last arrived.

@@ -19,6 +19,9 @@ std::string feature_names(std::uint32_t features) {
     if (features & feature::bus) {
         s += s.empty() ? "bus" : ",bus";
     }
+    if (features & feature::resume) {
+        s += s.empty() ? "resume" : ",resume";
+    }
     return s.empty() ? "none" : s;
 }
 
@@ -36,6 +39,11 @@ const char* event_key(EventType type) {
     case EventType::closed: return "closed";
     case EventType::bus_requested: return "bus-requested";
     case EventType::bus_chosen: return "bus";
+    case EventType::suspended: return "suspended";
+    case EventType::resume_requested: return "resume-requested";
+    case EventType::resumed: return "resumed";
+    case EventType::resume_refused: return "resume-refused";
+    case EventType::resume_failed: return "resume-failed";
     }
     return "event";
 }
@@ -69,7 +77,23 @@ TcpcanLink::TcpcanLink(std::string name, const SessionOptions& options, const Fi
 
 TcpcanLink::~TcpcanLink() = default;
 
-bool TcpcanLink::ready() const { return full_ && full_->state() == SessionState::established; }
+// A session kept for a resume takes frames while its transport is away (they wait in the
+// replay buffer), so the Router keeps offering them.
+bool TcpcanLink::ready() const {
+    if (!full_) {
+        return false;
+    }
+    // A server's session is not routed before the client said whether it resumes another.
+    const ResumePhase phase = full_->resume_phase();
+    if (phase == ResumePhase::awaiting_request || phase == ResumePhase::request_pending) {
+        return false;
+    }
+    return full_->state() == SessionState::established || full_->is_resumable();
+}
+
+void TcpcanLink::set_resume(const ResumeOptions& options) {
+    visit([&](auto& s) { s.set_resume_options(options); });
+}
 
 bool TcpcanLink::agreed() const { return ready() && !full_->bus_pending(); }
 
@@ -109,7 +133,7 @@ void TcpcanLink::offer(const Frame& frame, std::uint64_t now) {
 }
 
 bool TcpcanLink::has_room(std::size_t frames) const {
-    return visit([&](const auto& s) { return s.output_room() >= frames * max_frame_message_size; });
+    return visit([&](const auto& s) { return s.has_room_for(frames, max_frame_message_size); });
 }
 
 const Frame* TcpcanLink::peek_for_bus(std::uint64_t now, std::uint64_t wall_clock_us) {
@@ -123,16 +147,35 @@ void TcpcanLink::pop_for_bus() {
 std::size_t TcpcanLink::read_budget() const {
     // 8 bytes = the smallest frame message: reading no more than that per free slot never
     // overflows the bus queue, so a slow bus pushes back on the sender through TCP.
-    return visit([](const auto& s) { return s.is_closed() ? std::size_t{0} : s.bus_queue_free() * 8; });
+    return visit([](const auto& s) {
+        return s.is_closed() || s.is_suspended() || s.requested_resume_token() != 0 ? std::size_t{0} : s.bus_queue_free() * 8;
+    });
 }
 
 void TcpcanLink::receive(std::span<const std::uint8_t> bytes, std::uint64_t now) {
     if (!bytes.empty()) {
         last_rx_us_ = now;
     }
-    visit([&](auto& s) { (void)s.receive(bytes, now); });  // a protocol error closes the session
+    // A protocol error closes the session.
+    const std::size_t used = visit([&](auto& s) { return s.receive(bytes, now).consumed; });
     grow_when_established();
     answer_bus_request(now);
+    if (!full_ || full_->requested_resume_token() == 0) {
+        return;
+    }
+    // The client presented a token: a suspended session with it takes this connection over
+    // (the rest of the bytes are its), or this session starts afresh.
+    const std::uint64_t token = full_->requested_resume_token();
+    TcpcanLink* parked = resume_lookup_ ? resume_lookup_(token, *this) : nullptr;
+    const auto rest = bytes.subspan(used);
+    if (parked != nullptr && parked->full_ && parked->full_->adopt(*full_, now)) {
+        adopted_by_ = parked;
+        LOG_INFO("%s: session resumed on a new connection from %s", parked->name().c_str(), name().c_str());
+        parked->receive(rest, now);
+        return;
+    }
+    full_->refuse_resume(now);
+    receive(rest, now);
 }
 
 void TcpcanLink::grow_when_established() {
@@ -171,8 +214,21 @@ void TcpcanLink::transport_closed(std::uint64_t now) {
 }
 
 bool TcpcanLink::closed() const {
-    return visit([](const auto& s) { return s.is_closed(); });
+    return adopted_by_ != nullptr || visit([](const auto& s) { return s.is_closed() || s.is_suspended(); });
 }
+
+bool TcpcanLink::suspended() const { return full_ && full_->is_suspended(); }
+
+std::uint64_t TcpcanLink::resume_token() const { return full_ ? full_->resume_token() : 0; }
+
+void TcpcanLink::reconnect(std::uint64_t now) {
+    if (full_) {
+        full_->reconnect(now);
+        last_rx_us_ = now;
+    }
+}
+
+std::uint64_t TcpcanLink::abandon(std::uint64_t now) { return full_ ? full_->abandon(now) : 0; }
 
 void TcpcanLink::discard() {
     visit([](auto& s) { s.discard_bus_queue(); });
@@ -200,14 +256,17 @@ void TcpcanLink::add_totals(LinkTotals& t) const {
     t.sent += s.frames_written;
     t.received += s.frames_from_peer;
     t.dropped += s.dropped_towards_peer() + s.dropped_towards_bus();
-    t.lost += s.sequence.lost;
+    t.lost += s.sequence.lost + s.drop_replay_full;
     t.duplicates += s.sequence.duplicates;
     t.gaps += s.sequence.gaps;
     t.filtered += s.filtered_out;
     t.rtt_us = s.rtt_last_us != 0 ? s.rtt_last_us : t.rtt_us;
     t.output_full += s.drop_output_full;
     t.bus_queue_full += s.drop_bus_queue_full;
-    t.expired += s.drop_expired;
+    t.expired += s.drop_expired + s.drop_replay_expired;
+    t.resumed += s.resumed;
+    t.replayed += s.frames_replayed;
+    t.undeliverable += s.undeliverable;
     t.refused_read_only += s.drop_refused;
     t.unsent_at_close += s.drop_unsent_at_close + s.drop_unsent_bus_queue;
 }
@@ -286,6 +345,23 @@ void TcpcanLink::log_events(std::uint64_t now) {
             case EventType::bus_chosen:
                 LOG_INFO("%s: on bus '%s'", peer,
                          options_.role == Role::client ? remote_bus_.c_str() : escape_text(s.requested_bus()).c_str());
+                break;
+            case EventType::suspended:
+                LOG_INFO("%s: connection lost; session kept for a resume (%u frames not yet acknowledged)", peer, e.value);
+                break;
+            case EventType::resume_requested: break;  // answered in receive()
+            case EventType::resumed:
+                LOG_INFO("%s: session resumed: %u frames sent again (%u not yet acknowledged)", peer, e.value, e.value2);
+                break;
+            case EventType::resume_refused:
+                LOG_WARNING("%s: the client asked to resume a session this server does not know (restarted, or the "
+                            "resume window ended); a new session starts, the client counts what it could not deliver",
+                            peer);
+                break;
+            case EventType::resume_failed:
+                LOG_WARNING("%s: the server no longer knows this session (restarted, or the resume window ended): %u "
+                            "frames sent to it were never acknowledged and are counted as undeliverable",
+                            peer, e.value);
                 break;
             case EventType::closed: {
                 const auto text = s.close_text();

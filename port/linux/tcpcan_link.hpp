@@ -4,6 +4,7 @@
 // 2,048 frames towards the bus) with nothing lost.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include <tcpcan/filter.hpp>
@@ -17,10 +18,14 @@ namespace tcpcan::linux_port {
 class TcpcanLink final : public Link {
 public:
     // 64 KiB of encoded frames towards the peer (~3,000 frames: a fraction of a second of
-    // a full bus) and 2,048 frames waiting for the bus.
-    using FullSession = Session<65536, 2048, 64, 64>;
+    // a full bus), 2,048 frames waiting for the bus and 2,048 frames kept until the peer
+    // acknowledges them (feature::resume: 0.2 s of a full bus, about 200 KiB).
+    static constexpr std::size_t replay_frames = 8192;
+    using FullSession = Session<65536, 2048, 64, 64, FullProfile, replay_frames>;
     // While negotiating: room for the handshake and the first frames that follow it.
-    using PendingSession = Session<2048, 16, 64, 16>;
+    using PendingSession = Session<2048, 16, 64, 16, FullProfile, 16>;
+    // Server: finds the suspended session a reconnecting client's token names (nullptr: none).
+    using ResumeLookup = std::function<TcpcanLink*(std::uint64_t token, const TcpcanLink& asking)>;
 
     // `subscription` (client, may be empty) is asked of the server once agreed.
     TcpcanLink(std::string name, const SessionOptions& options, const FilterSetBase& subscription, LogLimiter& limiter,
@@ -46,6 +51,7 @@ public:
     void close(CloseReason reason, std::string_view text, std::uint64_t now) override;
     void transport_closed(std::uint64_t now) override;
     bool closed() const override;
+    TcpcanLink* tcpcan_session() override { return this; }
     std::uint64_t last_received_us() const override { return last_rx_us_; }
     std::size_t bus() const override { return bus_; }
     void log_events(std::uint64_t now) override;
@@ -68,6 +74,22 @@ public:
     // protocol cannot carry (1 to 64 printable ASCII characters, no spaces).
     [[nodiscard]] bool request_bus(std::string_view name);
 
+    // ---- resume (feature::resume) ----
+    // Before agreement: the token a server gives a new session, how often to acknowledge.
+    void set_resume(const ResumeOptions& options);
+    // Server: how a client's resume token finds its suspended session.
+    void set_resume_lookup(ResumeLookup lookup) { resume_lookup_ = std::move(lookup); }
+    // The transport ended but the session is kept for a resume (park it, don't discard it).
+    [[nodiscard]] bool suspended() const;
+    [[nodiscard]] std::uint64_t resume_token() const;
+    // Server: the suspended session that took over this link's connection; the bridge then
+    // serves the connection with that link and drops this one.
+    [[nodiscard]] TcpcanLink* adopted_by() const { return adopted_by_; }
+    // Client: a new transport for a suspended session.
+    void reconnect(std::uint64_t now);
+    // Gives a suspended session up; returns the frames counted undeliverable.
+    std::uint64_t abandon(std::uint64_t now);
+
 private:
     template <class F>
     decltype(auto) visit(F&& f) const {
@@ -89,6 +111,8 @@ private:
     std::size_t bus_ = 0;
     const BusDirectory* buses_ = nullptr;
     std::string remote_bus_;  // client: the bus asked for
+    ResumeLookup resume_lookup_;
+    TcpcanLink* adopted_by_ = nullptr;
 };
 
 }  // namespace tcpcan::linux_port

@@ -1,7 +1,12 @@
 // The tcpcan program end to end on 127.0.0.1: frames/s, CPU per frame and latency, over
 // plain TCP and then over TLS 1.3 (pre-shared key) in the same run.
 //
-//   bench_bridge TCPCAN [--frames N] [--rate FPS] [--seconds S] [--plain-only | --tls-only]
+//   bench_bridge TCPCAN [--frames N] [--rate FPS] [--seconds S] [--plain-only | --tls-only] [--no-resume]
+//
+// --no-resume turns acknowledged delivery off on both sides (the clients do not offer it and
+// the server runs with --no-resume), so the cost of acknowledgements at full speed is the
+// difference between a run with and one without it. With it (the default) B acknowledges
+// what it took ('k'), and A and the server keep what is unacknowledged in replay buffers.
 //
 // Starts `TCPCAN server --can - --bind 127.0.0.1 --port P` (stdin: a pipe kept open and
 // silent; stdout: /dev/null, so every frame is also formatted as a candump line as it would
@@ -76,6 +81,7 @@ struct Options {
     double seconds = 3;
     bool plain = true;
     bool tls = true;
+    bool resume = true;  // feature::resume offered by the clients and the server
 };
 
 // Stops the server (if one runs) and shows its log; set once it exists.
@@ -272,7 +278,7 @@ private:
 };
 
 // ---- the clients ---------------------------------------------------------------------------
-using ClientSession = Session<65536, 4096, 64, 64>;
+using ClientSession = Session<65536, 4096, 64, 64, FullProfile, 4096>;
 
 struct Client {
     const char* name = "";
@@ -293,7 +299,7 @@ struct Client {
     }
 
     // Connects (and, with `tls`, finishes the TLS handshake) before `deadline`.
-    void connect_to(std::uint16_t port, std::uint64_t deadline, const TlsContext* tls) {
+    void connect_to(std::uint16_t port, std::uint64_t deadline, const TlsContext* tls, bool resume) {
         fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         sockaddr_in a{};
         a.sin_family = AF_INET;
@@ -333,6 +339,7 @@ struct Client {
         }
         SessionOptions o;
         o.role = Role::client;
+        o.features = feature::sequence | (resume ? feature::resume : 0);
         session = std::make_unique<ClientSession>(o, mono_us());
     }
 
@@ -390,6 +397,9 @@ struct Client {
             on_frame(*f);
             session->pop_bus_frame();
         }
+        // As a port does after each read: what reached the "bus" is acknowledged (feature::resume).
+        session->tick(now_us);
+        flush();
         check_open();
         return static_cast<std::size_t>(n);
     }
@@ -497,15 +507,18 @@ Throughput run_throughput(Client& a, Client& b, pid_t server, std::uint64_t fram
         // less than one message fits at its end, not less than the control reserve plus one.
         // A whole 64 KiB session buffer per refill keeps the socket busy all the same.
         if (a.session->output().empty()) {
-            for (; t.sent < frames && a.session->output_room() >= message; ++t.sent) {
+            for (; t.sent < frames && a.session->output_room() >= message && a.session->has_room_for(1, message);
+                 ++t.sent) {
                 put_u64(frame, t.sent);
                 if (const SendResult r = a.session->send_frame(frame, now / 1000); r != SendResult::queued) {
                     die("A: the session refused frame %" PRIu64 " (send result %d)", t.sent, static_cast<int>(r));
                 }
             }
         }
+        a.session->tick(now / 1000);
+        b.session->tick(now / 1000);  // acknowledgements (feature::resume) go out from here
         const std::size_t out = a.flush();
-        b.flush();  // B only ever has control messages (pongs) to write
+        b.flush();  // B only ever has control messages (pongs, acknowledgements) to write
         const std::size_t in = b.read_all(on_frame);
         a.read_all([](const Frame&) { die("A received a frame it sent"); });
         if (in > 0) {
@@ -589,6 +602,8 @@ Latency run_latency(Client& a, Client& b, pid_t server, double rate, double seco
             a.flush();
             now = mono_ns();
         }
+        a.session->tick(now / 1000);
+        b.session->tick(now / 1000);
         a.flush();
         b.flush();
         if (b.read_all(on_frame) > 0) {
@@ -646,10 +661,13 @@ Options parse(int argc, char** argv) {
             o.seconds = number(i, "--seconds");
         } else if (arg == "--plain-only") {
             o.tls = false;
+        } else if (arg == "--no-resume") {
+            o.resume = false;
         } else if (arg == "--tls-only") {
             o.plain = false;
         } else if (arg == "-h" || arg == "--help") {
-            std::printf("usage: bench_bridge TCPCAN [--frames N] [--rate FPS] [--seconds S] [--plain-only | --tls-only]\n");
+            std::printf("usage: bench_bridge TCPCAN [--frames N] [--rate FPS] [--seconds S] [--plain-only | --tls-only] "
+                        "[--no-resume]\n");
             std::exit(0);
         } else if (o.tcpcan.empty() && !arg.starts_with("-")) {
             o.tcpcan = arg;
@@ -743,7 +761,10 @@ struct ModeResult {
 Server* current_server = nullptr;  // for cleanup_on_exit
 
 // One mode end to end: its own server, A and B, throughput, latency, the server stopped.
-ModeResult run_mode(const Options& o, const char* mode, const TlsContext* tls, const std::vector<std::string>& server_args) {
+ModeResult run_mode(const Options& o, const char* mode, const TlsContext* tls, std::vector<std::string> server_args) {
+    if (!o.resume) {
+        server_args.push_back("--no-resume");
+    }
     const double load_before = load_average();
     Server server;
     current_server = &server;
@@ -764,8 +785,8 @@ ModeResult run_mode(const Options& o, const char* mode, const TlsContext* tls, c
     a.name = "A";
     b.name = "B";
     const std::uint64_t connect_deadline = mono_ns() + 5 * s_ns;
-    a.connect_to(server.port(), connect_deadline, tls);
-    b.connect_to(server.port(), connect_deadline, tls);
+    a.connect_to(server.port(), connect_deadline, tls, o.resume);
+    b.connect_to(server.port(), connect_deadline, tls, o.resume);
     handshake(a, b);
 
     const Throughput t = run_throughput(a, b, server.pid(), o.frames);
@@ -781,7 +802,11 @@ ModeResult run_mode(const Options& o, const char* mode, const TlsContext* tls, c
 
     std::printf("tcpcan bridge benchmark, %s: tcpcan server --can - on 127.0.0.1:%u, clients A and B (protocol 2, "
                 "features %s), %ld CPUs, load average %.2f before, %.2f after\n",
-                mode, server.port(), (a.session->agreed_features() & feature::sequence) ? "seq" : "none", cpus,
+                mode, server.port(),
+                (a.session->agreed_features() & feature::resume)     ? "seq,resume"
+                : (a.session->agreed_features() & feature::sequence) ? "seq"
+                                                                     : "none",
+                cpus,
                 load_before, load_after);
     std::printf("  throughput (A -> server -> B, 8-byte classic frames)\n");
     std::printf("    frames sent / received          %" PRIu64 " / %" PRIu64 " (%" PRIu64 " lost, %" PRIu64
@@ -803,12 +828,13 @@ ModeResult run_mode(const Options& o, const char* mode, const TlsContext* tls, c
                 bs.sequence.lost, bs.sequence.duplicates);
     std::printf("  server: %s (exit status %d)\n", final_stats.empty() ? "no final stats line" : final_stats.c_str(),
                 server.exit_status());
-    std::printf("bench_bridge: mode=%s frames=%" PRIu64 " received=%" PRIu64 " lost=%" PRIu64 " out_of_order=%" PRIu64
+    std::printf("bench_bridge: mode=%s resume=%d frames=%" PRIu64 " received=%" PRIu64 " lost=%" PRIu64 " out_of_order=%" PRIu64
                 " seconds=%.3f fps=%.0f server_cpu_us_per_frame=%.3f server_oncpu_us_per_frame=%.3f "
                 "bench_cpu_us_per_frame=%.3f lat_rate=%.0f lat_seconds=%.1f lat_sent=%" PRIu64 " lat_received=%" PRIu64
                 " p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f send_lag_max_us=%.1f "
                 "lat_server_cpu_pct=%.1f lat_server_cpu_us_per_frame=%.3f cpus=%ld load_before=%.2f load_after=%.2f\n",
-                mode, t.sent, t.received, t.lost, t.out_of_order, t.seconds, t.fps, t.server_stat_us, t.server_oncpu_us,
+                mode, (a.session->agreed_features() & feature::resume) != 0 ? 1 : 0, t.sent, t.received, t.lost,
+                t.out_of_order, t.seconds, t.fps, t.server_stat_us, t.server_oncpu_us,
                 t.bench_us, o.rate, o.seconds, l.sent, l.received, l.p50, l.p90, l.p99, l.p999, l.max, l.mean,
                 l.send_lag_max_us, l.server_cpu_pct, l.server_cpu_pct / 100.0 / o.rate * 1e6, cpus, load_before,
                 load_after);

@@ -6,7 +6,7 @@
 #
 #   --tcpcan PATH   the bridge under test (default $TCPCAN, else `tcpcan` in PATH)
 #   --ifs A,B,C     three vcan interfaces, up, MTU 72 (default $TCPCAN_IFS, else vcan0,vcan1,vcan2)
-#   --timeout SEC   limit per scenario (default $TCPCAN_SCENARIO_TIMEOUT, else 90)
+#   --timeout SEC   limit per scenario (default $TCPCAN_SCENARIO_TIMEOUT, else 90; veth_flaps twice that)
 #   --list          print the scenario names and what each checks
 #   NAME...         run only these scenarios (default: all, in the listed order)
 #
@@ -21,7 +21,7 @@ set -uo pipefail
 export LC_ALL=C
 
 SCENARIOS=(smoke frames legacy_cli burst proto_v1 filters timestamps two_clients slow_rx
-    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk two_buses socketcand cannelloni canip)
+    if_down_up if_recreate restart_client restart_server bitrate errors tls_psk two_buses socketcand cannelloni canip veth_flaps)
 declare -A ABOUT=(
     [cannelloni]="cannelloni over TCP (IF0 server, IF1 client) and UDP (IF0 server with a fixed peer, IF2 client): the reference frames both ways, exact; 10,000 empty frames over TCP, none lost"
     [smoke]="cansend/candump on the first interface only: the kernel, vcan and can-utils work"
@@ -43,6 +43,7 @@ declare -A ABOUT=(
     [two_buses]="one server on IF0 and IF1 (--can twice), a client joining each by name (--remote-bus), cangen on all four buses: every frame reaches its own bus's other side, none crosses"
     [tls_psk]="TLS 1.3 with pre-shared keys between two bridges: the reference frames both ways, identity in the logs; a wrong key is refused by name while they keep bridging"
     [socketcand]="a socketcand client (bash on /dev/tcp) opens IF1 of a two-bus server: its sends reach IF1 exactly, IF1's frames reach it as < frame >, IF0's never"
+    [veth_flaps]="server and client in two network namespaces joined by a veth pair, a vcan in each, cangen both ways (heartbeat 0.5 s): the veth link down for 2 s, then the client stopped (SIGSTOP) for 3 s; each time the connection ends, the session resumes and each far vcan receives every frame exactly once, in order"
 )
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,6 +52,7 @@ SELF=$HERE/$(basename "${BASH_SOURCE[0]}")
 TCPCAN=${TCPCAN:-tcpcan}
 IFS_LIST=${TCPCAN_IFS:-vcan0,vcan1,vcan2}
 SC_TIMEOUT=${TCPCAN_SCENARIO_TIMEOUT:-90}
+declare -A TIMEOUT_FACTOR=([veth_flaps]=2)  # scenarios that do two runs' work get twice the limit
 PORT_BASE=${TCPCAN_PORT_BASE:-23000}
 
 # ======================================================================================
@@ -85,7 +87,7 @@ fail() {
 
 cleanup_scenario() {
     local name pid i
-    for name in "${!PID[@]}"; do kill -TERM "${PID[$name]}" 2>/dev/null; done
+    for name in "${!PID[@]}"; do kill -CONT "${PID[$name]}" 2>/dev/null; kill -TERM "${PID[$name]}" 2>/dev/null; done
     for ((i = 0; i < 20 && ${#PID[@]} > 0; i++)); do
         for name in "${!PID[@]}"; do
             kill -0 "${PID[$name]}" 2>/dev/null || unset "PID[$name]"
@@ -93,6 +95,7 @@ cleanup_scenario() {
         ((${#PID[@]})) && sleep 0.1
     done
     for name in "${!PID[@]}"; do kill -KILL "${PID[$name]}" 2>/dev/null; done
+    for name in "${NETNS[@]}"; do ip netns del "$name" 2>/dev/null; done
 }
 
 # poll SECS CMD...: runs CMD every 0.1 s until it succeeds (0) or SECS (wall clock) pass (1).
@@ -887,6 +890,125 @@ sc_restart_server() {
     stop_clean s2
 }
 
+# Two network namespaces ------------------------------------------------------------------
+# two_namespaces: NS_A and NS_B (named after the scenario's port, deleted at its end), joined
+# by a veth pair (veth-a 10.77.0.1/24 in NS_A, veth-b 10.77.0.2/24 in NS_B), each with a vcan
+# of its own (CAN_A, CAN_B; MTU 72), the server on NS_A's address and the client in NS_B.
+NETNS=()
+IP_BIN=$(command -v ip)  # a full path: busybox's taskset would run its own 'ip' applet (no netns)
+CAN_A=vcan-a CAN_B=vcan-b ADDR_A=10.77.0.1
+two_namespaces() {
+    NS_A=tcpcan-a-$PORT NS_B=tcpcan-b-$PORT
+    local ns
+    for ns in "$NS_A" "$NS_B"; do
+        ip netns add "$ns" || fail "test harness: cannot create network namespace $ns ('ip netns')"
+        NETNS+=("$ns")
+        ip -n "$ns" link set dev lo up || fail "cannot raise lo in $ns"
+    done
+    ip link add veth-a netns "$NS_A" type veth peer name veth-b netns "$NS_B" ||
+        fail "test harness: cannot create a veth pair (module veth)"
+    ip -n "$NS_A" addr add "$ADDR_A/24" dev veth-a && ip -n "$NS_B" addr add 10.77.0.2/24 dev veth-b &&
+        ip -n "$NS_A" link set dev veth-a up && ip -n "$NS_B" link set dev veth-b up || fail "cannot set up the veth pair"
+    ip -n "$NS_A" link add dev "$CAN_A" type vcan && ip -n "$NS_A" link set dev "$CAN_A" mtu 72 &&
+        ip -n "$NS_A" link set dev "$CAN_A" up || fail "cannot create $CAN_A in $NS_A"
+    ip -n "$NS_B" link add dev "$CAN_B" type vcan && ip -n "$NS_B" link set dev "$CAN_B" mtu 72 &&
+        ip -n "$NS_B" link set dev "$CAN_B" up || fail "cannot create $CAN_B in $NS_B"
+}
+
+# ns_rx_count NS IF: kernel receivers on IF in namespace NS, read through /proc/PID/net of the
+# bridge running there (no process started: 'ip netns exec' is slow under emulation).
+declare -A NS_PID=()
+ns_rx_count() {
+    cat /proc/"${NS_PID[$1]}"/net/can/rcvlist_* 2>/dev/null | awk -v d="$2" '$1 == d && NF >= 7 {n++} END {print n + 0}'
+}
+
+# ns_capture NAME NS IF ID: candump -L of frames with ID (11 bits) on IF in NS into $W/NAME.dump
+# (after ns_bridges).
+ns_capture() {
+    local name=$1 ns=$2 ifc=$3 id=$4 before
+    before=$(ns_rx_count "$ns" "$ifc")
+    ip netns exec "$ns" candump -L -d -r 8388608 "$ifc,$id:7FF" >"$W/$name.dump" 2>"$W/$name.candump-err" </dev/null &
+    PID[$name]=$!
+    poll 5 eval "(( \$(ns_rx_count $ns $ifc) > $before ))" || fail "candump on $ifc in $ns did not start"
+}
+
+# ns_bridges [OPTIONS...]: the server in NS_A on CAN_A, the client in NS_B on CAN_B, agreed.
+ns_bridges() {
+    spawn s "$IP_BIN" netns exec "$NS_A" "$TCPCAN" server --can "$CAN_A" --bind "$ADDR_A" --port "$PORT" "${LOGOPT[@]}" "$@"
+    BRIDGE[s]=1
+    NS_PID[$NS_A]=${PID[s]}
+    poll 10 grep -q 'listening on' "$W/s.log" || fail "the server in $NS_A does not listen after 10 s"
+    spawn c "$IP_BIN" netns exec "$NS_B" "$TCPCAN" client --can "$CAN_B" --host "$ADDR_A" --port "$PORT" "${LOGOPT[@]}" "$@"
+    BRIDGE[c]=1
+    NS_PID[$NS_B]=${PID[c]}
+    wait_agreed c 1
+    poll 5 eval "(( \$(agreed s) >= 1 ))" || fail "the server logged no agreement"
+    poll 3 eval "(( \$(ns_rx_count $NS_A $CAN_A) >= 1 && \$(ns_rx_count $NS_B $CAN_B) >= 1 ))" || true
+}
+
+# ns_flap_traffic TAG WHAT CMD...: cangen both ways (ID 123 from CAN_A, ID 456 from CAN_B, 8
+# bytes of an incrementing counter, one frame every 4 ms at most); CMD (the flap) runs after
+# 2 s of traffic and the traffic goes on for 2 s after it, so it spans the flap however fast
+# the machine is. Then the far vcan must hold exactly what the near one carried (the near
+# capture is the reference), once and in order. The rate keeps a flap of a few seconds well
+# inside a replay buffer of 2,048 frames.
+ns_flap_traffic() {
+    local tag=$1 what=$2 na nb f
+    shift 2
+    ns_capture "$tag-src-a" "$NS_A" "$CAN_A" 123
+    ns_capture "$tag-dst-b" "$NS_B" "$CAN_B" 123
+    ns_capture "$tag-src-b" "$NS_B" "$CAN_B" 456
+    ns_capture "$tag-dst-a" "$NS_A" "$CAN_A" 456
+    spawn "$tag-gen-a" "$IP_BIN" netns exec "$NS_A" cangen "$CAN_A" -g 4 -I 123 -L 8 -D i
+    spawn "$tag-gen-b" "$IP_BIN" netns exec "$NS_B" cangen "$CAN_B" -g 4 -I 456 -L 8 -D i
+    sleep 2
+    "$@"
+    sleep 2
+    stop "$tag-gen-a"
+    stop "$tag-gen-b"
+    settle "$W/$tag-src-a.dump" 0.5 10
+    settle "$W/$tag-src-b.dump" 0.5 10
+    na=$(count "$W/$tag-src-a.dump")
+    nb=$(count "$W/$tag-src-b.dump")
+    ((na >= 100 && nb >= 100)) || fail "test harness: cangen put only $na and $nb frames on the buses"
+    wait_count "$W/$tag-dst-b.dump" "$na" 60 || true
+    wait_count "$W/$tag-dst-a.dump" "$nb" 60 || true
+    settle "$W/$tag-dst-a.dump" 1
+    settle "$W/$tag-dst-b.dump" 1
+    for f in src-a dst-b src-b dst-a; do end_capture "$tag-$f"; done
+    same "$what: $CAN_A -> $CAN_B" "$W/$tag-src-a.dump" "$W/$tag-dst-b.dump"
+    same "$what: $CAN_B -> $CAN_A" "$W/$tag-src-b.dump" "$W/$tag-dst-a.dump"
+    say "$what: $na frames $CAN_A -> $CAN_B and $nb frames $CAN_B -> $CAN_A, exact on the far vcan; dead-peer lines so far: client $(grep -c 'dead peer' "$W/c.log"), server $(grep -c 'dead peer' "$W/s.log")"
+}
+
+veth_down_2s() {
+    ip -n "$NS_B" link set dev veth-b down || fail "cannot take veth-b down"
+    say "veth-b down"
+    sleep 2
+    ip -n "$NS_B" link set dev veth-b up || fail "cannot bring veth-b up"
+    say "veth-b up again"
+}
+
+client_stopped_3s() {
+    kill -STOP "${PID[c]}" || fail "cannot stop the client"
+    say "client stopped (SIGSTOP)"
+    sleep 3
+    kill -CONT "${PID[c]}" || fail "cannot continue the client"
+    say "client continued (SIGCONT)"
+}
+
+sc_veth_flaps() {
+    two_namespaces
+    ns_bridges --heartbeat 0.5   # dead after 1.5 s: each flap below ends the connection
+    ns_flap_traffic down "veth down 2 s" veth_down_2s
+    ns_flap_traffic stop "client stopped 3 s" client_stopped_3s
+    stop_clean c
+    stop_clean s
+    expect_stat s lost 0
+    expect_stat c lost 0
+    say "statistics: lost=0 on both sides; client resumed=$(stat_of c resumed) replayed=$(stat_of c replayed) undeliverable=$(stat_of c undeliverable), server resumed=$(stat_of s resumed) replayed=$(stat_of s replayed) undeliverable=$(stat_of s undeliverable)"
+}
+
 # expect_exit NAME STATUS PATTERN WHAT CMD...: CMD exits with STATUS within 15 s and its output
 # matches the extended regex PATTERN (case-insensitive).
 expect_exit() {
@@ -1167,7 +1289,7 @@ main() {
         command -v "$c" >/dev/null || { echo "$c is missing (can-utils, iproute2)" >&2; exit 2; }
     done
 
-    local root passed=0 failed=0 idx=0 failures=() pid rc t0 t1 end f reason
+    local root passed=0 failed=0 idx=0 failures=() pid rc t0 t1 end f reason limit
     root=$(mktemp -d "${TMPDIR:-/tmp}/tcpcan-scenarios.XXXXXX")
     echo "tcpcan SocketCAN scenarios: tcpcan=$TCPCAN interfaces=$IF0,$IF1,$IF2 kernel=$(uname -r)"
     for s in "${wanted[@]}"; do
@@ -1179,7 +1301,8 @@ main() {
         setsid bash "$SELF" --tcpcan "$TCPCAN" --ifs "$IF0,$IF1,$IF2" --run-one "$s" "$root/$s" \
             $((PORT_BASE + 10 * idx)) &
         pid=$!
-        end=$((SECONDS + SC_TIMEOUT))
+        limit=$((SC_TIMEOUT * ${TIMEOUT_FACTOR[$s]:-1}))
+        end=$((SECONDS + limit))
         while kill -0 "$pid" 2>/dev/null && ((SECONDS < end)); do sleep 0.2; done
         if kill -0 "$pid" 2>/dev/null; then
             kill -TERM -- "-$pid" 2>/dev/null
@@ -1187,7 +1310,7 @@ main() {
             kill -KILL -- "-$pid" 2>/dev/null
             wait "$pid" 2>/dev/null
             rc=timeout
-            echo "timed out after ${SC_TIMEOUT}s" >"$root/$s/reason"
+            echo "timed out after ${limit}s" >"$root/$s/reason"
             for f in "$root/$s"/*.log; do
                 [[ -s $f ]] || continue
                 echo "  --- last lines of $(basename "$f") ---"

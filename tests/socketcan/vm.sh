@@ -8,7 +8,7 @@
 #   --add SRC[=NAME]   copy file SRC into the VM as /opt/tcpcan-test/NAME (default NAME:
 #                      basename of SRC), together with the shared libraries ldd lists for it
 #   --env NAME=VALUE   export NAME=VALUE in the VM before running COMMAND
-#   --timeout SEC      hard limit for the whole VM run (default $TCPCAN_VM_TIMEOUT or 540)
+#   --timeout SEC      hard limit for the whole VM run (default $TCPCAN_VM_TIMEOUT or 840)
 #   --kernel-args ARGS more kernel command line arguments (e.g. the benchmark's clocksource=tsc)
 #   --prepare          only install packages, download the kernel and build the cached base
 #                      initramfs; do not boot
@@ -39,7 +39,7 @@ readonly RECIPE=7          # bump when the base initramfs layout changes
 readonly VM_DIR=/opt/tcpcan-test
 readonly EXIT_VM=99
 readonly PACKAGES=(qemu-system-x86 busybox-static kmod cpio can-utils iproute2)
-readonly MODULES=(can can-raw can-dev vcan can-bcm can-gw sch_tbf)
+readonly MODULES=(can can-raw can-dev vcan can-bcm can-gw sch_tbf veth)
 readonly CAN_TOOLS=(cansend candump cangen canplayer cangw)
 readonly NET_TOOLS=(ip tc)  # iproute2's: txqueuelen, tc qdisc tbf (busybox's lack them)
 
@@ -49,7 +49,7 @@ die() { log "error: $*"; exit "$EXIT_VM"; }
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 
 adds=() envs=() prepare_only=0 kernel_args=
-timeout_s=${TCPCAN_VM_TIMEOUT:-540}
+timeout_s=${TCPCAN_VM_TIMEOUT:-840}
 while (($#)); do
     case $1 in
         --add) adds+=("${2:?--add needs SRC[=NAME]}"); shift 2 ;;

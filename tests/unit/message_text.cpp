@@ -83,6 +83,10 @@ std::string describe_message(const Message& m) {
         return "c " + std::to_string(m.payload[0]) + " \"" + std::string(m.close_text()) + "\"";
     case MessageType::bus:
         return "b " + std::string(reinterpret_cast<const char*>(m.payload.data()), m.payload_size);
+    case MessageType::ack: return "k " + std::to_string(m.value);
+    case MessageType::resume_accepted: return "a " + std::to_string(m.value);
+    case MessageType::resume_request: return "r " + hex32(static_cast<std::uint32_t>(m.token() >> 32)) + hex32(static_cast<std::uint32_t>(m.token())) + " " + std::to_string(m.value);
+    case MessageType::session_token: return "t " + hex32(static_cast<std::uint32_t>(m.token() >> 32)) + hex32(static_cast<std::uint32_t>(m.token()));
     case MessageType::skipped:
         return "skip " + std::string(1, static_cast<char>(m.prefix)) + " " + std::to_string(m.payload_size);
     }

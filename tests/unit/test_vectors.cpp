@@ -32,6 +32,7 @@ const char* error_name(ProtocolError e) {
         NAME(not_allowed_after_agreement) NAME(bad_version_length) NAME(bad_data_length) NAME(bad_frame_length)
         NAME(bad_features_length) NAME(bad_ping_length) NAME(bad_subscribe_length) NAME(bad_close_length)
         NAME(invalid_frame) NAME(bad_subscribe_op) NAME(bad_filter_entry) NAME(bad_bus_length) NAME(bad_bus_name)
+        NAME(bad_ack_length) NAME(bad_resume_length) NAME(bad_token_length) NAME(zero_token)
 #undef NAME
     default: return "session-level";
     }

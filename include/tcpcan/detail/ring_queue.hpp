@@ -21,6 +21,9 @@ public:
     }
     [[nodiscard]] constexpr T& front() { return slots_[head_]; }
     [[nodiscard]] constexpr const T& front() const { return slots_[head_]; }
+    // The element `i` places behind the front (i < size()).
+    [[nodiscard]] constexpr T& at(std::size_t i) { return slots_[(head_ + i) % Capacity]; }
+    [[nodiscard]] constexpr const T& at(std::size_t i) const { return slots_[(head_ + i) % Capacity]; }
     constexpr void pop() {
         if (count_ > 0) {
             head_ = (head_ + 1) % Capacity;
