@@ -32,6 +32,10 @@ struct FullProfile {
     /// code alone (3 bytes); the texts and their tables are not linked in. A peer's text
     /// is still readable through close_text().
     static constexpr bool close_texts = true;
+    /// Session::request_bus and a server's answer to a client's bus request ('b',
+    /// feature::bus). false: the session never offers the feature (a 'b' is a protocol
+    /// error) and keeps no room for a bus name.
+    static constexpr bool bus_request = true;
     /// Statistics counters (SessionStats). 32 bits wrap after 4 G events.
     using Counter = std::uint64_t;
     /// Bytes bridge_step reads from the stream per pass (a stack buffer).
@@ -47,6 +51,7 @@ struct GatewayProfile {
     static constexpr bool version_1 = false;
     static constexpr bool local_subscription = false;
     static constexpr bool close_texts = false;
+    static constexpr bool bus_request = false;
     using Counter = std::uint32_t;
     static constexpr std::size_t bridge_read_bytes = 64;
 };
@@ -58,6 +63,7 @@ concept SessionProfile = requires {
     { P::version_1 } -> std::convertible_to<bool>;
     { P::local_subscription } -> std::convertible_to<bool>;
     { P::close_texts } -> std::convertible_to<bool>;
+    { P::bus_request } -> std::convertible_to<bool>;
     { P::bridge_read_bytes } -> std::convertible_to<std::size_t>;
     typename P::Counter;
 } && std::unsigned_integral<typename P::Counter> && (P::bridge_read_bytes >= 8);

@@ -771,12 +771,16 @@ public:
     /// False (and nothing changes) for a name that is not 1 to 64 printable ASCII
     /// characters without spaces, for a server, or after negotiation started to agree.
     [[nodiscard]] constexpr bool request_bus(std::string_view name) {
-        if (options_.role != Role::client || state_ != SessionState::negotiating || !store_bus_name(name)) {
+        if constexpr (!Profile::bus_request) {
             return false;
+        } else {
+            if (options_.role != Role::client || state_ != SessionState::negotiating || !store_bus_name(name)) {
+                return false;
+            }
+            options_.features |= feature::bus;
+            bus_request_ = BusRequest::wanted;
+            return true;
         }
-        options_.features |= feature::bus;
-        bus_request_ = BusRequest::wanted;
-        return true;
     }
     /// Server: the bus named by the client's 'b' (after a bus_requested event), until
     /// answered; empty otherwise.
@@ -788,17 +792,19 @@ public:
     /// Server: the requested bus exists; the answer ('b' with the same name) goes out and
     /// the session may be routed. To refuse, close(CloseReason::unsupported, "unknown bus ...").
     constexpr void accept_bus() {
-        if (bus_request_ != BusRequest::requested || state_ == SessionState::closed) {
-            return;
+        if constexpr (Profile::bus_request) {
+            if (bus_request_ != BusRequest::requested || state_ == SessionState::closed) {
+                return;
+            }
+            append_message(encode_bus(output_space(), std::string_view(bus_name_.data(), bus_name_size_)));
+            bus_request_ = BusRequest::chosen;
+            push_event({EventType::bus_chosen});
         }
-        append_message(encode_bus(output_space(), std::string_view(bus_name_.data(), bus_name_size_)));
-        bus_request_ = BusRequest::chosen;
-        push_event({EventType::bus_chosen});
     }
     /// True while feature::bus is agreed and the bus is not settled yet: the port does not
     /// route the session's frames until it is (the negotiation timeout still runs).
     [[nodiscard]] constexpr bool bus_pending() const {
-        return state_ == SessionState::established && (agreed_features_ & feature::bus) != 0 &&
+        return Profile::bus_request && state_ == SessionState::established && (agreed_features_ & feature::bus) != 0 &&
                bus_request_ != BusRequest::chosen;
     }
 
@@ -1391,14 +1397,16 @@ private:
         state_ = SessionState::established;
         push_event({EventType::features_agreed, agreed_features_});
         last_ping_us_ = last_rx_us_;
-        if (bus_request_ == BusRequest::wanted) {
-            if ((agreed_features_ & feature::bus) == 0) {
-                close(CloseReason::unsupported, "a bus request, which the server does not offer", last_rx_us_);
-                return;
+        if constexpr (Profile::bus_request) {
+            if (bus_request_ == BusRequest::wanted) {
+                if ((agreed_features_ & feature::bus) == 0) {
+                    close(CloseReason::unsupported, "a bus request, which the server does not offer", last_rx_us_);
+                    return;
+                }
+                // The bus first: a resumed session on the server belongs to the bus it was on.
+                append_message(encode_bus(output_space(), std::string_view(bus_name_.data(), bus_name_size_)));
+                bus_request_ = BusRequest::sent;
             }
-            // The bus first: a resumed session on the server belongs to the bus it was on.
-            append_message(encode_bus(output_space(), std::string_view(bus_name_.data(), bus_name_size_)));
-            bus_request_ = BusRequest::sent;
         }
         if constexpr (resumable) {
             if ((agreed_features_ & feature::resume) != 0) {
@@ -1487,20 +1495,22 @@ private:
 
     // 'b': the server takes one request; the client takes one answer naming what it asked.
     constexpr bool on_bus(std::uint64_t now) {
-        const std::span<const std::uint8_t> payload = decoder_.payload();
-        const std::string_view name(reinterpret_cast<const char*>(payload.data()), payload.size());
-        const bool agreed = (agreed_features_ & feature::bus) != 0;
-        if (agreed && options_.role == Role::server && bus_request_ == BusRequest::none) {
-            (void)store_bus_name(name);  // the decoder checked it
-            bus_request_ = BusRequest::requested;
-            push_event({EventType::bus_requested});
-            return true;
-        }
-        if (agreed && options_.role == Role::client && bus_request_ == BusRequest::sent &&
-            name == std::string_view(bus_name_.data(), bus_name_size_)) {
-            bus_request_ = BusRequest::chosen;
-            push_event({EventType::bus_chosen});
-            return true;
+        if constexpr (Profile::bus_request) {
+            const std::span<const std::uint8_t> payload = decoder_.payload();
+            const std::string_view name(reinterpret_cast<const char*>(payload.data()), payload.size());
+            const bool agreed = (agreed_features_ & feature::bus) != 0;
+            if (agreed && options_.role == Role::server && bus_request_ == BusRequest::none) {
+                (void)store_bus_name(name);  // the decoder checked it
+                bus_request_ = BusRequest::requested;
+                push_event({EventType::bus_requested});
+                return true;
+            }
+            if (agreed && options_.role == Role::client && bus_request_ == BusRequest::sent &&
+                name == std::string_view(bus_name_.data(), bus_name_size_)) {
+                bus_request_ = BusRequest::chosen;
+                push_event({EventType::bus_chosen});
+                return true;
+            }
         }
         protocol_failure(ProtocolError::unexpected_bus_message, decoder_.last_message_offset(), now);
         return false;
@@ -1592,7 +1602,7 @@ private:
     bool retry_with_version_1_ = false;
     bool subscription_pending_ = false;  // waiting for output room; tick() retries
     bool closed_by_peer_message_ = false;  // close_text() is in the decoder's buffer
-    std::array<char, max_bus_name> bus_name_{};  // the bus asked for (client) or requested (server)
+    std::array<char, Profile::bus_request ? max_bus_name : 0> bus_name_{};  // the bus asked for (client) or requested (server)
     std::uint8_t bus_name_size_ = 0;
     BusRequest bus_request_ = BusRequest::none;
     bool current_is_frame_ = false;
