@@ -968,8 +968,20 @@ private:
                 e.sent = true;
                 ++resume_.sent;
             }
+            trim_expired_front();
         } else {
             (void)now;
+        }
+    }
+
+    // Expired frames at the front (everything before them acknowledged) are never needed
+    // again: the peer's acknowledgement only passes them with a later frame, so they go now.
+    constexpr void trim_expired_front() {
+        if constexpr (resumable) {
+            while (!resume_.replay.empty() && resume_.replay.front().expired && resume_.sent > 0) {
+                resume_.replay.pop();
+                --resume_.sent;
+            }
         }
     }
 
@@ -986,6 +998,7 @@ private:
                 resume_.replay.pop();
                 resume_.sent = resume_.sent > 0 ? resume_.sent - 1 : 0;
             }
+            trim_expired_front();
             return true;
         } else {
             (void)next;
