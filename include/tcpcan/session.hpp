@@ -929,6 +929,19 @@ private:
                 return SendResult::output_full;
             }
             (void)resume_.replay.push(ReplayEntry{to_stored(frame), sequence, static_cast<Counter>(now), false, false});
+            if (resume_.sent + 1 == resume_.replay.size() && resume_.phase == ResumePhase::running &&
+                state_ == SessionState::established) {
+                // Nothing waits before it (the usual case): encoded from `frame` directly.
+                const std::size_t size = encode_frame(frame_space(), frame, true, sequence,
+                                                      (agreed_features_ & feature::timestamps) != 0);
+                if (size != 0) {
+                    append_message(size);
+                    ++stats_.frames_queued;
+                    resume_.replay.at(resume_.sent).sent = true;
+                    ++resume_.sent;
+                }
+                return SendResult::queued;
+            }
             send_from_replay(now);
             return SendResult::queued;
         } else {
