@@ -881,8 +881,9 @@ private:
             if (link.read_budget() > 0 && c.transport->has_buffered_input()) {
                 read_from(c);  // TLS records already read from the socket: epoll will not tell
             }
-            std::uint32_t events = c.transport->wanted_events(!link.output().empty());
-            if (link.read_budget() == 0 && !c.transport->handshaking()) {
+            // c.link, not `link`: that read may have resumed a parked session onto `c`.
+            std::uint32_t events = c.transport->wanted_events(!c.link->output().empty());
+            if (c.link->read_budget() == 0 && !c.transport->handshaking()) {
                 events &= ~std::uint32_t{EPOLLIN};  // TCP pushes back; and no EPOLLHUP spin (see EventLoop)
             }
             loop_.set_interest(c.fd, events);
