@@ -450,7 +450,7 @@ public:
         if (state_ == SessionState::closed || state_ == SessionState::suspended) {
             return;  // suspended: no transport; timers start again with the next one
         }
-        if (state_ != SessionState::established && options_.negotiation_timeout_us != 0 &&
+        if ((state_ != SessionState::established || resume_exchange_pending()) && options_.negotiation_timeout_us != 0 &&
             now - started_us_ >= options_.negotiation_timeout_us) {
             if constexpr (Profile::close_texts) {
                 close(CloseReason::negotiation_timeout, "no agreement in time", now);
@@ -515,7 +515,7 @@ public:
                 }
             }
         }
-        if (state_ != SessionState::established && options_.negotiation_timeout_us != 0) {
+        if ((state_ != SessionState::established || resume_exchange_pending()) && options_.negotiation_timeout_us != 0) {
             earliest(started_us_ + options_.negotiation_timeout_us);
         }
         if constexpr (Profile::local_subscription) {
@@ -880,6 +880,11 @@ private:
     [[nodiscard]] constexpr bool resume_request_pending() const {
         return requested_resume_token() != 0;
     }
+    // The resume exchange is part of agreeing: it has the negotiation timeout too.
+    [[nodiscard]] constexpr bool resume_exchange_pending() const {
+        const ResumePhase phase = resume_phase();
+        return phase == ResumePhase::awaiting_request || phase == ResumePhase::awaiting_answer;
+    }
 
     // Everything before this sequence number has been handled: put on the bus, or dropped
     // and counted here. Frames still waiting for the bus are not acknowledged.
@@ -1108,7 +1113,9 @@ private:
             if (!has_session) {
                 return false;
             }
-            return transport_ended || reason == CloseReason::peer_dead ||
+            // A peer that does not answer a reconnection in time (e.g. a stopped server whose
+            // kernel still accepts) is like one that fell silent.
+            return transport_ended || reason == CloseReason::peer_dead || reason == CloseReason::negotiation_timeout ||
                    (by_peer && reason == CloseReason::shutdown && options_.role == Role::client);
         } else {
             (void)reason;

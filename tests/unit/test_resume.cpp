@@ -1,4 +1,4 @@
-// feature::resume (PROTOCOL.md 4.7): acknowledgements, the replay buffer, suspend and
+// feature::resume (PROTOCOL.md 4.6): acknowledgements, the replay buffer, suspend and
 // resume, unknown tokens, replay overflow and expiry — two sessions through an in-memory
 // link that the tests cut where they like.
 #include <doctest/doctest.h>
@@ -415,4 +415,25 @@ TEST_CASE("resume: a session moved into a larger one (as a port grows it) keeps 
     RSession big(small);
     CHECK(big.resume_phase() == ResumePhase::running);
     CHECK(big.resume_token() == token_a);
+}
+
+TEST_CASE("resume: a reconnection nobody answers times out but keeps the session; a server waiting for 'r' gives up") {
+    Pair p;
+    REQUIRE(p.client.send_frame(frame_n(1), 10) == SendResult::queued);
+    p.client.transport_closed(20);
+    p.client.reconnect(30);
+    // The server's kernel accepted, but the server is stopped: nothing comes back.
+    p.client.tick(30 + 5'000'000);
+    CHECK(p.client.is_suspended());
+    CHECK(p.client.replay_size() == 1);
+    p.client.transport_closed(30 + 5'000'000);
+    CHECK(p.client.is_suspended());
+    // A new server session whose client agrees but never says 'r' is closed in time.
+    RSession server = fresh_server(token_a, 0);
+    const std::uint8_t version_and_features[] = {'v', 4, 0, 0, 0, 2, 'h', 4, 0, 0, 0, 5};
+    REQUIRE(server.receive(version_and_features, 0).ok);
+    REQUIRE(server.resume_phase() == ResumePhase::awaiting_request);
+    CHECK(server.next_deadline() == 5'000'000);
+    server.tick(5'000'000);
+    CHECK(server.is_closed());
 }
