@@ -1007,6 +1007,9 @@ private:
     // replay buffer. False (and a protocol error) for frames never numbered.
     constexpr bool on_peer_ack(std::uint32_t next, std::uint64_t now) {
         if constexpr (resumable) {
+            if (detail::sequence_before(next, resume_.peer_ack)) {
+                return true;  // behind an earlier acknowledgement: nothing new (PROTOCOL.md: ignored)
+            }
             if (static_cast<std::uint32_t>(next - resume_.peer_ack) > static_cast<std::uint32_t>(next_sequence_ - resume_.peer_ack)) {
                 protocol_failure(ProtocolError::bad_ack, decoder_.last_message_offset(), now);
                 return false;

@@ -373,6 +373,18 @@ TEST_CASE("resume: protocol errors: acks of frames never sent, resume messages o
         REQUIRE(has_event(p.server, EventType::protocol_error, &e));
         CHECK(e.error == ProtocolError::bad_ack);
     }
+    SUBCASE("an ack behind an earlier one is ignored") {
+        Pair p;
+        for (std::uint32_t i = 0; i < 10; ++i) {
+            REQUIRE(p.client.send_frame(frame_n(i), 0) == SendResult::queued);
+        }
+        const std::uint8_t k5[] = {'k', 4, 0, 0, 0, 5};
+        const std::uint8_t k2[] = {'k', 4, 0, 0, 0, 2};
+        CHECK(p.client.receive(k5, 1).ok);
+        CHECK(p.client.replay_size() == 5);
+        CHECK(p.client.receive(k2, 1).ok);
+        CHECK(p.client.replay_size() == 5);
+    }
     SUBCASE("'r' sent to a client") {
         Pair p;
         const std::uint8_t r[] = {'r', 12, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0};
