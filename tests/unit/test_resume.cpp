@@ -449,3 +449,48 @@ TEST_CASE("resume: a reconnection nobody answers times out but keeps the session
     server.tick(5'000'000);
     CHECK(server.is_closed());
 }
+
+TEST_CASE("resume: a gateway-profile client with a replay buffer resumes against a full server") {
+    using GatewayResume = Session<1024, 16, 28, 4, GatewayProfile, 16>;
+    SessionOptions co = options(Role::client);
+    GatewayResume client(co, 0);
+    RSession server = fresh_server(token_a, 0);
+    auto pump_gw = [&](std::uint64_t now) {
+        for (int i = 0; i < 50; ++i) {
+            client.tick(now);
+            server.tick(now);
+            const auto a = client.output();
+            const std::size_t ca = server.is_suspended() ? 0 : server.receive(a, now).consumed;
+            client.consume_output(ca);
+            const auto b = server.output();
+            const std::size_t cb = client.is_suspended() ? 0 : client.receive(b, now).consumed;
+            server.consume_output(cb);
+            if (ca == 0 && cb == 0) {
+                return;
+            }
+        }
+    };
+    pump_gw(0);
+    REQUIRE(client.resume_phase() == ResumePhase::running);
+    for (std::uint32_t i = 0; i < 5; ++i) {
+        REQUIRE(client.send_frame(frame_n(i), 1) == SendResult::queued);
+    }
+    client.transport_closed(2);
+    server.transport_closed(2);
+    REQUIRE(client.is_suspended());
+    REQUIRE(client.send_frame(frame_n(5), 3) == SendResult::queued);
+    client.reconnect(4);
+    RSession fresh = fresh_server(9, 4);
+    for (int i = 0; i < 10 && fresh.requested_resume_token() == 0; ++i) {
+        client.consume_output(fresh.receive(client.output(), 4).consumed);
+        fresh.consume_output(client.receive(fresh.output(), 4).consumed);
+    }
+    REQUIRE(server.adopt(fresh, 4));
+    pump_gw(4);
+    std::vector<std::uint32_t> got;
+    drain_bus(server, got, 5);
+    CHECK(got == std::vector<std::uint32_t>{0, 1, 2, 3, 4, 5});
+    pump_gw(100'000);
+    CHECK(client.replay_size() == 0);
+    CHECK(client.stats().resumed == 1);
+}
