@@ -486,7 +486,7 @@ def resume_seeds():
     send_c, send_s = 0x00, 0x08           # + count byte
     move_cs, move_sc = 0x01, 0x02          # + bytes/4
     bus_c, bus_s = 0x03, 0x0B              # + frames
-    time_, cut, reconnect, settle = 0x04, 0x05, 0x06, 0x07
+    time_, cut, reconnect, settle = 0x04, 0x05, 0x06, 0x07  # cut | 0x08: the server restarts
     seeds = {
         "plain": bytes([0, 0, send_c, 5, send_s, 5, settle, bus_c, 20, bus_s, 20, settle]),
         "cut-in-flight": bytes([0, 0, send_c, 15, send_s, 15, move_cs, 10, move_sc, 7, cut, send_c, 3, reconnect,
@@ -496,6 +496,10 @@ def resume_seeds():
                               bus_s, 99, time_, 50, settle]),
         "expired": bytes([0, 4, cut, send_s, 10, time_, 40, send_s, 3, reconnect, settle, bus_c, 50, time_, 5, settle]),
         "dead-peer": bytes([20, 0, send_c, 8, move_cs, 3, time_, 200, send_s, 4, reconnect, settle, bus_s, 30, bus_c, 30]),
+        "restart": bytes([0, 0, send_c, 10, move_cs, 20, send_s, 10, move_sc, 20, 0x0D, send_c, 3, reconnect, settle,
+                          bus_c, 50, bus_s, 50, time_, 30, settle]),
+        "restart-unacknowledged": bytes([0, 0, send_c, 12, send_s, 12, settle, bus_s, 4, bus_c, 3, 0x0D, send_c, 2, reconnect,
+                                         send_s, 5, settle, bus_s, 50, bus_c, 50, 0x0D, reconnect, settle]),
         "many-cuts": bytes([0, 0] + [send_c, 6, send_s, 6, move_cs, 9, move_sc, 9, bus_c, 3, bus_s, 3, cut, reconnect] * 8
                            + [settle]),
     }

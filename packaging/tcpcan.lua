@@ -18,7 +18,8 @@ local tcpcan = Proto("tcpcan", "tcpcan (CAN over TCP)")
 local MESSAGE_NAMES = {
     [0x76] = "v: version", [0x64] = "d: frame (version 1)", [0x68] = "h: features",
     [0x66] = "f: frame", [0x70] = "p: ping", [0x71] = "q: pong", [0x73] = "s: subscribe",
-    [0x63] = "c: close", [0x62] = "b: bus request",
+    [0x63] = "c: close", [0x62] = "b: bus request", [0x6B] = "k: acknowledgement", [0x72] = "r: resume request",
+    [0x61] = "a: resume accepted", [0x74] = "t: session token",
 }
 local CLOSE_REASONS = {
     [0] = "normal close", [1] = "shutting down", [2] = "protocol error", [3] = "peer silent too long",
@@ -37,8 +38,11 @@ F.version = ProtoField.uint32("tcpcan.version", "Version", base.DEC)
 F.features = ProtoField.uint32("tcpcan.features", "Features", base.HEX)
 F.feature_seq = ProtoField.bool("tcpcan.features.seq", "SEQ (sequence numbers)", 32, nil, 0x00000001)
 F.feature_ts = ProtoField.bool("tcpcan.features.ts", "TS (timestamps)", 32, nil, 0x00000002)
+F.feature_resume = ProtoField.bool("tcpcan.features.resume", "RESUME (acknowledgements, session resume)", 32, nil, 0x00000004)
 F.feature_bus = ProtoField.bool("tcpcan.features.bus", "BUS (bus request)", 32, nil, 0x00000008)
 F.bus_name = ProtoField.string("tcpcan.bus.name", "Bus name", base.ASCII)
+F.next_expected = ProtoField.uint32("tcpcan.next_expected", "Next sequence expected", base.DEC)
+F.session_token = ProtoField.uint64("tcpcan.session_token", "Session token", base.HEX)
 F.flags = ProtoField.uint8("tcpcan.frame.flags", "Flags", base.HEX)
 F.flag_ext = ProtoField.bool("tcpcan.frame.ext", "EXT (29-bit identifier)", 8, nil, 0x01)
 F.flag_rtr = ProtoField.bool("tcpcan.frame.rtr", "RTR (remote request)", 8, nil, 0x02)
@@ -117,6 +121,7 @@ local function dissect_features(p, tree, pinfo)
     local item = tree:add(F.features, p)
     item:add(F.feature_seq, p)
     item:add(F.feature_ts, p)
+    item:add(F.feature_resume, p)
     item:add(F.feature_bus, p)
     return string.format("h %08X", p:uint())
 end
@@ -130,6 +135,31 @@ local function dissect_bus(p, tree, pinfo)
     end
     tree:add(F.bus_name, p)
     return "b " .. p:string()
+end
+
+-- 'k' and 'a': the next sequence number expected (everything before it handled).
+local function dissect_next_expected(letter, p, tree, pinfo)
+    if p:len() ~= 4 then return fail(tree, pinfo, p, "bad_ack_length") end
+    tree:add(F.next_expected, p)
+    return string.format("%s %d", letter, p:uint())
+end
+
+local function token_text(p)
+    return string.format("%08X%08X", p(0, 4):uint(), p(4, 4):uint())
+end
+
+local function dissect_resume_request(p, tree, pinfo)
+    if p:len() ~= 12 then return fail(tree, pinfo, p, "bad_resume_length") end
+    tree:add(F.session_token, p(0, 8))
+    tree:add(F.next_expected, p(8, 4))
+    return string.format("r %s %d", token_text(p), p(8, 4):uint())
+end
+
+local function dissect_session_token(p, tree, pinfo)
+    if p:len() ~= 8 then return fail(tree, pinfo, p, "bad_token_length") end
+    if p(0, 4):uint() == 0 and p(4, 4):uint() == 0 then return fail(tree, pinfo, p, "zero_token") end
+    tree:add(F.session_token, p)
+    return "t " .. token_text(p)
 end
 
 local function dissect_token(letter, p, tree, pinfo)
@@ -313,7 +343,8 @@ local function connection_error(tvb, pinfo)
         if prefix == 0x76 then
             err = "not_allowed_after_agreement"
         elseif c.version == 1 and (prefix == 0x68 or prefix == 0x66 or prefix == 0x70 or prefix == 0x71
-            or prefix == 0x73 or prefix == 0x63 or prefix == 0x62) then
+            or prefix == 0x73 or prefix == 0x63 or prefix == 0x62 or prefix == 0x6B or prefix == 0x72
+            or prefix == 0x61 or prefix == 0x74) then
             err = "not_allowed_in_version_1"
         elseif c.version >= 2 and prefix == 0x64 then
             err = "unknown_prefix"
@@ -343,6 +374,10 @@ local function dissect_message(tvb, pinfo, root)
     elseif prefix == 0x73 then summary = dissect_subscribe(p, tree, pinfo)
     elseif prefix == 0x63 then summary = dissect_close(p, tree, pinfo)
     elseif prefix == 0x62 then summary = dissect_bus(p, tree, pinfo)
+    elseif prefix == 0x6B then summary = dissect_next_expected("k", p, tree, pinfo)
+    elseif prefix == 0x61 then summary = dissect_next_expected("a", p, tree, pinfo)
+    elseif prefix == 0x72 then summary = dissect_resume_request(p, tree, pinfo)
+    elseif prefix == 0x74 then summary = dissect_session_token(p, tree, pinfo)
     elseif prefix >= 0x41 and prefix <= 0x5A then
         if n > 0 then tree:add(F.skipped, p) end
         summary = string.format("skip %s %d", string.char(prefix), n)

@@ -457,7 +457,7 @@ public:
         if (state_ == SessionState::closed || state_ == SessionState::suspended) {
             return;  // suspended: no transport; timers start again with the next one
         }
-        if ((state_ != SessionState::established || bus_pending()) && options_.negotiation_timeout_us != 0 &&
+        if ((state_ != SessionState::established || resume_exchange_pending() || bus_pending()) && options_.negotiation_timeout_us != 0 &&
             now - started_us_ >= options_.negotiation_timeout_us) {
             if constexpr (Profile::close_texts) {
                 close(CloseReason::negotiation_timeout, "no agreement in time", now);
@@ -522,7 +522,7 @@ public:
                 }
             }
         }
-        if ((state_ != SessionState::established || bus_pending()) && options_.negotiation_timeout_us != 0) {
+        if ((state_ != SessionState::established || resume_exchange_pending() || bus_pending()) && options_.negotiation_timeout_us != 0) {
             earliest(started_us_ + options_.negotiation_timeout_us);
         }
         if constexpr (Profile::local_subscription) {
@@ -932,6 +932,11 @@ private:
     [[nodiscard]] constexpr bool resume_request_pending() const {
         return requested_resume_token() != 0;
     }
+    // The resume exchange is part of agreeing: it has the negotiation timeout too.
+    [[nodiscard]] constexpr bool resume_exchange_pending() const {
+        const ResumePhase phase = resume_phase();
+        return phase == ResumePhase::awaiting_request || phase == ResumePhase::awaiting_answer;
+    }
 
     // Everything before this sequence number has been handled: put on the bus, or dropped
     // and counted here. Frames still waiting for the bus are not acknowledged.
@@ -981,6 +986,19 @@ private:
                 return SendResult::output_full;
             }
             (void)resume_.replay.push(ReplayEntry{to_stored(frame), sequence, static_cast<Counter>(now), false, false});
+            if (resume_.sent + 1 == resume_.replay.size() && resume_.phase == ResumePhase::running &&
+                state_ == SessionState::established) {
+                // Nothing waits before it (the usual case): encoded from `frame` directly.
+                const std::size_t size = encode_frame(frame_space(), frame, true, sequence,
+                                                      (agreed_features_ & feature::timestamps) != 0);
+                if (size != 0) {
+                    append_message(size);
+                    ++stats_.frames_queued;
+                    resume_.replay.at(resume_.sent).sent = true;
+                    ++resume_.sent;
+                }
+                return SendResult::queued;
+            }
             send_from_replay(now);
             return SendResult::queued;
         } else {
@@ -1020,8 +1038,20 @@ private:
                 e.sent = true;
                 ++resume_.sent;
             }
+            trim_expired_front();
         } else {
             (void)now;
+        }
+    }
+
+    // Expired frames at the front (everything before them acknowledged) are never needed
+    // again: the peer's acknowledgement only passes them with a later frame, so they go now.
+    constexpr void trim_expired_front() {
+        if constexpr (resumable) {
+            while (!resume_.replay.empty() && resume_.replay.front().expired && resume_.sent > 0) {
+                resume_.replay.pop();
+                --resume_.sent;
+            }
         }
     }
 
@@ -1029,6 +1059,9 @@ private:
     // replay buffer. False (and a protocol error) for frames never numbered.
     constexpr bool on_peer_ack(std::uint32_t next, std::uint64_t now) {
         if constexpr (resumable) {
+            if (detail::sequence_before(next, resume_.peer_ack)) {
+                return true;  // behind an earlier acknowledgement: nothing new (PROTOCOL.md: ignored)
+            }
             if (static_cast<std::uint32_t>(next - resume_.peer_ack) > static_cast<std::uint32_t>(next_sequence_ - resume_.peer_ack)) {
                 protocol_failure(ProtocolError::bad_ack, decoder_.last_message_offset(), now);
                 return false;
@@ -1038,6 +1071,7 @@ private:
                 resume_.replay.pop();
                 resume_.sent = resume_.sent > 0 ? resume_.sent - 1 : 0;
             }
+            trim_expired_front();
             return true;
         } else {
             (void)next;
@@ -1134,7 +1168,9 @@ private:
             if (!has_session) {
                 return false;
             }
-            return transport_ended || reason == CloseReason::peer_dead ||
+            // A peer that does not answer a reconnection in time (e.g. a stopped server whose
+            // kernel still accepts) is like one that fell silent.
+            return transport_ended || reason == CloseReason::peer_dead || reason == CloseReason::negotiation_timeout ||
                    (by_peer && reason == CloseReason::shutdown && options_.role == Role::client);
         } else {
             (void)reason;

@@ -958,6 +958,11 @@ private:
             return false;
         }
         if (config_.serve) {
+            // Bounded: a client that keeps dropping fresh sessions cannot pile them up.
+            if (parked_.size() >= static_cast<std::size_t>(config_.max_clients)) {
+                give_up(parked_.front().link, "more sessions waiting for a resume than --max-clients; the oldest goes");
+                parked_.erase(parked_.begin());
+            }
             parked_.push_back({std::move(c.link), now_});
         } else {
             resumable_client_ = std::move(c.link);

@@ -448,8 +448,8 @@ class TestFlaps(ResumeTest):
 
 # ---------------------------------------------------------------------------------------
 class TestPause(ResumeTest):
-    """The client is stopped (SIGSTOP) for 10 s while frames flow both ways, then continued:
-    every frame is delivered exactly once, or counted."""
+    """The client (then the server) is stopped (SIGSTOP) for 10 s while frames flow both ways,
+    then continued: every frame is delivered exactly once, or counted."""
 
     RATE = 1000
     BEFORE = 2.0
@@ -457,8 +457,14 @@ class TestPause(ResumeTest):
     AFTER = 3.0
 
     def test_sigstop_client_for_10_s(self):
+        self.sigstop("client")
+
+    def test_sigstop_server_for_10_s(self):
+        self.sigstop("server")
+
+    def sigstop(self, who):
         port = tb.free_port()
-        hb = ["--heartbeat", "1"]  # dead after 3 s: the server gives up on the client during the pause
+        hb = ["--heartbeat", "1"]  # dead after 3 s: the other side gives up on the paused one
         server = self.start_server(port, hb)
         client = self.start_client(port, hb)
         self.wait_agreed(server, 2)
@@ -467,13 +473,14 @@ class TestPause(ResumeTest):
         down = Feeder(server, DOWN_ID, self.RATE, n)
         up.start()
         down.start()
+        paused = client if who == "client" else server
         time.sleep(self.BEFORE)
-        client.p.send_signal(signal.SIGSTOP)
+        paused.p.send_signal(signal.SIGSTOP)
         try:
             time.sleep(self.PAUSE)
         finally:
-            client.p.send_signal(signal.SIGCONT)
-        # The client's feeder was blocked on the full pipe meanwhile; it still writes all n.
+            paused.p.send_signal(signal.SIGCONT)
+        # The paused side's feeder was blocked on the full pipe meanwhile; it still writes all n.
         up.join(60)
         down.join(60)
         self.assertEqual((up.sent, down.sent), (n, n), "the feeders did not write everything" + self.logs())
@@ -494,6 +501,7 @@ class TestPause(ResumeTest):
         for name, s in (("server", s_stats), ("client", c_stats)):
             self.assertIn("resumed", s, "%s: no resumed= in the final stats line%s" % (name, self.logs()))
         self.assertGreater(c_stats["resumed"], 0, "the client did not resume after the pause" + self.logs())
+        self.assertGreater(s_stats["resumed"], 0, "the server did not resume after the pause" + self.logs())
 
 
 # ---------------------------------------------------------------------------------------
