@@ -605,8 +605,6 @@ public:
     {
         resume_.options = resume;
     }
-    /// Stops offering resume (before agreement), e.g. a server with no resume window.
-    constexpr void disable_resume() { options_.features &= ~feature::resume; }
     [[nodiscard]] constexpr ResumePhase resume_phase() const {
         if constexpr (resumable) {
             return resume_.phase;
