@@ -290,6 +290,10 @@ std::string TcpcanLink::describe_drops() const {
 void TcpcanLink::log_events(std::uint64_t now) {
     const char* peer = name().c_str();
     visit([&](auto& s) {
+        if (features_deferred_ && s.resume_phase() != ResumePhase::awaiting_answer) {
+            features_deferred_ = false;
+            LOG_INFO("%s: features agreed: %s", peer, feature_names(deferred_features_).c_str());
+        }
         Event e;
         while (s.poll_event(e)) {
             if (!limiter_.allow(name() + " " + event_key(e.type), now)) {
@@ -305,7 +309,13 @@ void TcpcanLink::log_events(std::uint64_t now) {
                 }
                 break;
             case EventType::features_agreed:
-                if (s.version() >= 2) {
+                if (s.version() >= 2 && options_.role == Role::client && s.resume_phase() == ResumePhase::awaiting_answer) {
+                    // Said once the server answered the resume request ('t' or 'a'): only then
+                    // does the server route this session, so "features agreed" means frames
+                    // flow both ways (tests and scripts wait for this line).
+                    deferred_features_ = e.value;
+                    features_deferred_ = true;
+                } else if (s.version() >= 2) {
                     LOG_INFO("%s: features agreed: %s", peer, feature_names(e.value).c_str());
                 }
                 if (!remote_bus_.empty() && (e.value & feature::bus) == 0) {

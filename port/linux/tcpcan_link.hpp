@@ -112,6 +112,8 @@ private:
     const BusDirectory* buses_ = nullptr;
     std::string remote_bus_;  // client: the bus asked for
     ResumeLookup resume_lookup_;
+    std::uint32_t deferred_features_ = 0;  // client: logged once the resume exchange is answered
+    bool features_deferred_ = false;
     TcpcanLink* adopted_by_ = nullptr;
 };
 
