@@ -332,6 +332,30 @@ def resume_seeds():
     return seeds
 
 
+# ---- fuzz_resume_peer: role byte, then operations; the peer's bytes as PROTOCOL.md has them --
+
+def resume_peer_seeds():
+    def peer(hexbytes):
+        raw = bytes.fromhex(hexbytes)
+        return bytes([0x00, len(raw)]) + raw
+    v2, h5 = "76 04 00 00 00 02", "68 04 00 00 00 05"
+    seeds = {
+        # client: the server agrees, gives a token, acknowledges, sends a frame
+        "client-new": bytes([0]) + peer(v2 + h5) + bytes([1, 5, 6, 50]) + peer("74 08 01 23 45 67 89 AB CD EF")
+        + bytes([1, 3, 6, 50]) + peer("6B 04 00 00 00 02" + "66 0A 40 00 00 01 23 00 00 00 00 00") + bytes([5, 9, 2, 30]),
+        "client-resumed": bytes([0]) + peer(v2 + h5 + "74 08 00 00 00 00 00 00 00 07") + bytes([1, 8, 6, 99, 3, 1, 4, 4])
+        + peer(v2 + h5 + "61 04 00 00 00 00") + bytes([6, 99]) + peer("6B 04 00 00 00 09"),
+        "client-bad-ack": bytes([0]) + peer(v2 + h5 + "74 08 00 00 00 00 00 00 00 07") + peer("6B 04 00 00 01 00"),
+        # server: the client starts afresh, asks for an unknown session, acknowledges
+        "server-new": bytes([1]) + peer(v2 + h5 + "72 0C 00 00 00 00 00 00 00 00 00 00 00 00") + bytes([1, 6, 6, 80])
+        + peer("6B 04 00 00 00 04") + bytes([2, 10, 3, 1, 2]),
+        "server-unknown-token": bytes([1]) + peer(v2 + h5 + "72 0C 00 00 00 00 00 00 00 09 00 00 00 00")
+        + bytes([1, 2, 6, 60]) + peer("6B 04 00 00 00 03"),
+        "server-out-of-place": bytes([1]) + peer(v2 + h5 + "61 04 00 00 00 00"),
+    }
+    return seeds
+
+
 def main():
     vectors = read_vectors()
     assert vectors, "no ```vectors blocks in PROTOCOL.md"
@@ -339,6 +363,7 @@ def main():
     write_seeds("fuzz_session", session_seeds(vectors))
     write_seeds("fuzz_session_pair", pair_seeds(vectors))
     write_seeds("fuzz_session_resume", resume_seeds())
+    write_seeds("fuzz_resume_peer", resume_peer_seeds())
     write_seeds("fuzz_negotiation", negotiation_seeds())
     write_seeds("fuzz_filter_text", filter_seeds())
     write_seeds("fuzz_candump_line", candump_seeds(vectors))

@@ -27,7 +27,7 @@ fi
 duration=${1:-60}
 [[ $duration =~ ^[0-9]+$ ]] || { echo "usage: $0 [--tolerate-known-bugs] [SECONDS] [TARGET...]" >&2; exit 2; }
 shift || true
-all_targets=(fuzz_decoder fuzz_negotiation fuzz_session fuzz_session_pair fuzz_session_resume fuzz_filter_text fuzz_candump_line fuzz_config_files)
+all_targets=(fuzz_decoder fuzz_negotiation fuzz_session fuzz_session_pair fuzz_session_resume fuzz_resume_peer fuzz_filter_text fuzz_candump_line fuzz_config_files)
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=("${all_targets[@]}")
 

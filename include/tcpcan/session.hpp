@@ -537,13 +537,20 @@ public:
     // ---- Ending ----------------------------------------------------------------------
     /// Ends the session; in version 2 the peer is told why. The port then writes out
     /// output() and closes the transport. Without Profile::close_texts the text is not sent.
-    constexpr void close(CloseReason reason, std::string_view text, std::uint64_t /*now*/) {
+    constexpr void close(CloseReason reason, std::string_view text, std::uint64_t now) {
         if (state_ == SessionState::closed) {
             return;
         }
         if (state_ == SessionState::suspended) {
             end_suspended(false);  // ended for good while waiting for a resume
             return;
+        }
+        if constexpr (resumable) {
+            // The peer learns exactly what reached this side's bus before it hears why we
+            // close, so it counts nothing delivered as undeliverable.
+            send_ack(now, true);
+        } else {
+            (void)now;
         }
         if (version_ >= 2) {
             append_message(encode_close(output_space(), reason, Profile::close_texts ? text : std::string_view{}));
@@ -598,8 +605,6 @@ public:
     {
         resume_.options = resume;
     }
-    /// Stops offering resume (before agreement), e.g. a server with no resume window.
-    constexpr void disable_resume() { options_.features &= ~feature::resume; }
     [[nodiscard]] constexpr ResumePhase resume_phase() const {
         if constexpr (resumable) {
             return resume_.phase;
@@ -905,14 +910,15 @@ private:
 
     // 'k' every ack_every_frames handled frames, or ack_delay_us after the last one, never
     // per frame: at full speed one small message covers many frames.
-    constexpr void send_ack(std::uint64_t now) {
+    constexpr void send_ack(std::uint64_t now, bool now_or_never = false) {
         if constexpr (resumable) {
             if (resume_.phase != ResumePhase::running || state_ != SessionState::established) {
                 return;
             }
             const std::uint32_t ack = ack_point();
-            if (ack == resume_.ack_sent || (static_cast<std::uint32_t>(ack - resume_.ack_sent) < resume_.options.ack_every_frames &&
-                                            now - resume_.ack_sent_us < resume_.options.ack_delay_us)) {
+            if (ack == resume_.ack_sent ||
+                (!now_or_never && static_cast<std::uint32_t>(ack - resume_.ack_sent) < resume_.options.ack_every_frames &&
+                 now - resume_.ack_sent_us < resume_.options.ack_delay_us)) {
                 return;
             }
             if (const std::size_t size = encode_ack(heartbeat_space(), ack); size != 0) {

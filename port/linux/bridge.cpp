@@ -679,6 +679,7 @@ private:
     struct Parked {
         std::unique_ptr<TcpcanLink> link;
         std::uint64_t since_us = 0;
+        std::string identity;  // TLS: only the same identity may resume it
     };
 
     static std::uint64_t new_resume_token() {
@@ -710,7 +711,7 @@ private:
                 give_up(parked_.front().link, "more sessions waiting for a resume than --max-clients; the oldest goes");
                 parked_.erase(parked_.begin());
             }
-            parked_.push_back({std::move(c.link), now_});
+            parked_.push_back({std::move(c.link), now_, c.identity});
         } else {
             resumable_client_ = std::move(c.link);
         }
@@ -721,8 +722,12 @@ private:
     // Server: the suspended session holding `token`. A live connection that still holds it
     // is stale (the client is already back on a new one): its transport is ended first.
     TcpcanLink* find_resumable(std::uint64_t token, const TcpcanLink& asking) {
+        const auto own = std::find_if(connections_.begin(), connections_.end(),
+                                      [&asking](const auto& c) { return c->link.get() == &asking; });
+        const std::string identity = own != connections_.end() ? (*own)->identity : std::string();
         for (auto& c : connections_) {
-            if (c->link && c->link.get() != &asking && !c->link->closed() && c->link->resume_token() == token) {
+            if (c->link && c->link.get() != &asking && !c->link->closed() && c->link->resume_token() == token &&
+                c->identity == identity) {
                 LOG_INFO("%s: the client is back on a new connection; closing the old one", c->name.c_str());
                 c->link->transport_closed(now_);
                 remove_connection(*c);
@@ -731,6 +736,13 @@ private:
         }
         for (const Parked& p : parked_) {
             if (p.link->resume_token() == token && p.link->suspended()) {
+                if (p.identity != identity) {
+                    // Another identity's session: not handed over (the token alone proves nothing).
+                    LOG_WARNING("%s: a client authenticated as '%s' presented the resume token of '%s'; refused, "
+                                "it starts a new session",
+                                p.link->name().c_str(), identity.c_str(), p.identity.c_str());
+                    return nullptr;
+                }
                 return p.link.get();
             }
         }

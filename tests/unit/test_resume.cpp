@@ -494,3 +494,22 @@ TEST_CASE("resume: a gateway-profile client with a replay buffer resumes against
     CHECK(client.replay_size() == 0);
     CHECK(client.stats().resumed == 1);
 }
+
+TEST_CASE("resume: a side that closes acknowledges first, so the peer counts nothing delivered as undeliverable") {
+    Pair p;
+    for (std::uint32_t i = 0; i < 3; ++i) {
+        REQUIRE(p.client.send_frame(frame_n(i), 0) == SendResult::queued);
+    }
+    pump(p.client, p.server, 0);
+    std::vector<std::uint32_t> got;
+    drain_bus(p.server, got, 0);
+    REQUIRE(got.size() == 3);
+    CHECK(p.client.replay_size() == 3);  // fewer than ack_every_frames, before ack_delay_us
+    p.server.close(CloseReason::shutdown, "shutting down", 1);
+    const auto out = p.server.output();
+    p.server.consume_output(p.client.receive(out, 1).consumed);
+    CHECK(p.client.is_suspended());  // the server may come back
+    CHECK(p.client.replay_size() == 0);
+    CHECK(p.client.abandon(2) == 0);
+    CHECK(p.client.stats().undeliverable == 0);
+}
