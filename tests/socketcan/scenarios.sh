@@ -1004,9 +1004,13 @@ sc_veth_flaps() {
     ns_flap_traffic stop "client stopped 3 s" client_stopped_3s
     stop_clean c
     stop_clean s
-    expect_stat s lost 0
-    expect_stat c lost 0
-    say "statistics: lost=0 on both sides; client resumed=$(stat_of c resumed) replayed=$(stat_of c replayed) undeliverable=$(stat_of c undeliverable), server resumed=$(stat_of s resumed) replayed=$(stat_of s replayed) undeliverable=$(stat_of s undeliverable)"
+    local side
+    for side in s c; do
+        expect_stat "$side" lost 0
+        expect_stat "$side" dropped 0
+        expect_stat "$side" undeliverable 0
+    done
+    say "statistics: lost=0 dropped=0 undeliverable=0 on both sides; client resumed=$(stat_of c resumed) replayed=$(stat_of c replayed) undeliverable=$(stat_of c undeliverable), server resumed=$(stat_of s resumed) replayed=$(stat_of s replayed) undeliverable=$(stat_of s undeliverable)"
 }
 
 # expect_exit NAME STATUS PATTERN WHAT CMD...: CMD exits with STATUS within 15 s and its output
