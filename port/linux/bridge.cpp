@@ -192,6 +192,7 @@ private:
                 slot.port = std::move(can);
             }
             buses_.names.push_back(name);
+            buses_.interfaces.push_back(slot.port->name());
         }
         ended_by_bus_.resize(bus_slots_.size());
         if (config_.tls.enabled()) {
