@@ -421,6 +421,12 @@ class TestRawQuirks(SocketcandTest):
         self.assertIn("unknown command 'dance'", server.err())
         self.assertIn("send refused: identifier is not hex", server.err())
 
+    def test_the_stdio_bus_also_answers_to_its_interface_name(self):
+        server, port = self.start_socketcand_server()
+        c = self.raw_open(port, bus="tcpcan")  # the name its candump lines carry
+        c.send("< send 7 0 >")
+        self.wait_frames(server, ["007#"])
+
     def test_unknown_bus_is_refused_and_closed(self):
         server, port = self.start_socketcand_server()
         c = RawClient(self, port)
