@@ -55,7 +55,7 @@ if args.get("wait_for_go"):
     sys.stdin.readline()
 for m in args.get("send", []):
     bus.send(can.Message(arbitration_id=m["id"], is_extended_id=m["ext"], data=bytes.fromhex(m["data"]),
-                         is_remote_frame=m.get("rtr", False), dlc=m.get("dlc")))
+                         is_remote_frame=m.get("rtr", False), dlc=m.get("dlc"), is_fd=m.get("fd", False)))
 received = []
 deadline = time.monotonic() + args.get("timeout", 10)
 while len(received) < args.get("expect", 0) and time.monotonic() < deadline:
@@ -194,6 +194,7 @@ class TestPythonCan(SocketcandTest):
             {"id": 0x5, "ext": False, "data": "AB"},                  # standard, unpadded "5"
             {"id": 0x10, "ext": True, "data": "11"},                  # extended 0x10: sent as "10" (see below)
             {"id": 0x321, "ext": False, "data": "", "rtr": True, "dlc": 4},  # RTR: refused, not sent
+            {"id": 0x322, "ext": False, "data": "AA" * 12, "fd": True},     # FD: it cannot ask (< fdmode >)
         ]
         client = PythonCan(self, port, "-", send=sends, linger=0.5)
         self.assertTrue(client.wait_ready(), client.err() + self.logs())
@@ -206,6 +207,7 @@ class TestPythonCan(SocketcandTest):
         self.assertEqual(client.result(), [], client.err())
         self.assertTrue(server.wait_err(r"send refused: length does not match the number of data bytes"),
                         self.logs())
+        self.assertTrue(server.wait_err(r"send refused: more than 8 data bytes"), self.logs())
         (stats,) = self.stop(server)
         self.assertEqual(stats["to_bus"], len(expected), self.logs())
 
