@@ -439,6 +439,7 @@ private:
         setup.now = now_;
         // Each dialect's settings from config_ go below its line (one block each keeps merges apart).
         // socketcand:
+        setup.socketcand_ok_hold_us = config_.socketcand_ok_hold_us;
 
         // cannelloni:
 

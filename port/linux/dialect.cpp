@@ -224,6 +224,7 @@ MadeLink make_link(const LinkSetup& setup) {
         static const BusDirectory no_buses;
         SocketcandOptions options;
         options.open_timeout_us = setup.session.negotiation_timeout_us;
+        options.ok_hold_us = setup.socketcand_ok_hold_us;
         made.link = std::make_unique<SocketcandLink>(setup.name, setup.buses ? *setup.buses : no_buses, options,
                                                      *setup.limiter, setup.now, setup.bus);
         return made;

@@ -260,7 +260,7 @@ class TestPythonCan(SocketcandTest):
         stop = threading.Event()
 
         def feed():
-            for i in range(2000):  # bounded: at most ~10 s
+            for i in range(6000):  # bounded: at most ~30 s; stops when the test ends
                 if stop.is_set():
                     return
                 try:
@@ -309,7 +309,7 @@ class TestRawQuirks(SocketcandTest):
         stop = threading.Event()
 
         def feed():
-            for i in range(1000):  # bounded
+            for i in range(5000):  # bounded: at most ~10 s; stops when the test ends
                 if stop.is_set():
                     return
                 try:
@@ -328,8 +328,9 @@ class TestRawQuirks(SocketcandTest):
         stop.set()
 
     def test_nothing_follows_an_ok_in_the_same_read(self):
-        """Commands that arrive together: the `< ok >` still leaves alone, what follows waits."""
-        server, port = self.start_socketcand_server()
+        """Commands that arrive together: the `< ok >` still leaves alone, what follows waits.
+        A hold of 500 ms instead of 30 keeps the test from depending on how fast it runs."""
+        server, port = self.start_socketcand_server(["--socketcand-ok-hold", "500"])
         c = RawClient(self, port)
         self.assertEqual(c.recv_once(), b"< hi >")
         c.send("< open - >< echo >")
