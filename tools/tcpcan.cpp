@@ -68,6 +68,7 @@ struct Options {
     // socketcand:
     bool beacon = false;
     std::string beacon_to;
+    double socketcand_ok_hold_ms = 30;
 
     // cannelloni:
     std::string cannelloni_peer;
@@ -191,6 +192,7 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--remote-bus", o.remote_bus, "client: the server's bus to join, by name (tcpcan version 2 bus request)");
     // socketcand's options:
     app.add_flag("--beacon", o.beacon, "server: announce the socketcand listeners with socketcand's UDP discovery beacon every 3 s (to 255.255.255.255:42000)");
+    app.add_option("--socketcand-ok-hold", o.socketcand_ok_hold_ms, "server: socketcand clients get nothing for MS milliseconds after each < ok > (python-can reads each reply alone; default 30)")->check(duration("milliseconds", 1000, ""));
     app.add_option("--beacon-to", o.beacon_to, "server: send the beacon to ADDR[:PORT] instead (IPv4, port 42000 by default); implies --beacon");
 
     // cannelloni's options:
@@ -491,6 +493,7 @@ int run(const Options& o) {
     config.min_version = o.min_protocol_version;
     config.evict_idle_us = seconds_to_us(o.evict_idle_s);
     config.latency_budget_us = static_cast<std::uint64_t>(std::llround(o.latency_budget_ms * 1000));
+    config.socketcand_ok_hold_us = static_cast<std::uint64_t>(std::llround(o.socketcand_ok_hold_ms * 1000));
     config.read_only = o.read_only;
     config.retry = !o.no_retry;
 

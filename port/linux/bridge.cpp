@@ -195,6 +195,7 @@ private:
                 slot.port = std::move(can);
             }
             buses_.names.push_back(name);
+            buses_.interfaces.push_back(slot.port->name());
         }
         ended_by_bus_.resize(bus_slots_.size());
         if (config_.tls.enabled()) {
@@ -529,6 +530,7 @@ private:
         setup.now = now_;
         // Each dialect's settings from config_ go below its line (one block each keeps merges apart).
         // socketcand:
+        setup.socketcand_ok_hold_us = config_.socketcand_ok_hold_us;
 
         // cannelloni:
 

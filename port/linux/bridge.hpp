@@ -35,6 +35,8 @@ struct BridgeConfig {
     std::string beacon_address = "255.255.255.255";
     std::uint16_t beacon_port = 42000;
     std::string beacon_description = "tcpcan";
+    // --socketcand-ok-hold: what follows an `< ok >` waits this long (socketcand_link.hpp).
+    std::uint64_t socketcand_ok_hold_us = 30'000;
 
     // cannelloni:
     // Datagram dialects (cannelloni-udp): a server's fixed peer "ADDR[:PORT]" (empty: the

@@ -87,6 +87,7 @@ struct LinkSetup {
     std::uint64_t now = 0;
     // Each dialect's own settings go below its line (one block each keeps merges apart).
     // socketcand:
+    std::uint64_t socketcand_ok_hold_us = 30'000;  // what follows an `< ok >` waits this long
 
     // cannelloni:
 

@@ -29,6 +29,23 @@ struct LinkTotals {
 // name up here, so it can answer the peer at once.
 struct BusDirectory {
     std::vector<std::string> names;
+    // Each bus port's own name, in the same order, where a client may know it instead: the
+    // interface a stdio bus writes in its candump lines ("tcpcan"); for SocketCAN the same.
+    // Its initializer keeps BusDirectory{{names}} free of missing-initializer warnings.
+    std::vector<std::string> interfaces{};
+
+    // A bus by its interface name, when exactly one bus has it (stdio and fd: buses share
+    // "tcpcan").
+    [[nodiscard]] bool find_interface(std::string_view name, std::size_t& index) const {
+        std::size_t found = 0;
+        for (std::size_t i = 0; i < interfaces.size(); ++i) {
+            if (interfaces[i] == name) {
+                index = i;
+                ++found;
+            }
+        }
+        return found == 1;
+    }
 
     [[nodiscard]] bool find(std::string_view name, std::size_t& index) const {
         for (std::size_t i = 0; i < names.size(); ++i) {

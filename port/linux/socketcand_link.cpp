@@ -139,7 +139,8 @@ void SocketcandLink::handle(std::string_view message, std::uint64_t now) {
         }
         const std::string wanted(c.text);
         std::size_t index = 0;
-        if (!buses_.find(wanted, index) || (tied_bus_ && index != *tied_bus_)) {
+        const bool known = buses_.find(wanted, index) || buses_.find_interface(wanted, index);
+        if (!known || (tied_bus_ && index != *tied_bus_)) {
             reply_error("could not open bus", now);
             fail("asked for bus '" + escape_text(wanted, 64) + "', which this server does not serve", now);
             return;

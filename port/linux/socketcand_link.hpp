@@ -2,7 +2,8 @@
 // Link: the server side of socketcand's text protocol (include/tcpcan/dialect/socketcand.hpp).
 //
 // Life of a connection:
-//  - `< hi >` at once. `< open NAME >` picks a bus from the BusDirectory: `< ok >`, or
+//  - `< hi >` at once. `< open NAME >` picks a bus from the BusDirectory by its --can name or
+//    its interface name (the stdio bus's "tcpcan", when one bus has it): `< ok >`, or
 //    `< error could not open bus >` and the connection closes (as socketcand does). From then
 //    on the link is agreed and attached to that bus; `< send … >` reaches the bus in any mode.
 //  - `< rawmode >` → `< ok >`, then every frame of the bus flows as `< frame … >` (error frames

@@ -55,7 +55,7 @@ if args.get("wait_for_go"):
     sys.stdin.readline()
 for m in args.get("send", []):
     bus.send(can.Message(arbitration_id=m["id"], is_extended_id=m["ext"], data=bytes.fromhex(m["data"]),
-                         is_remote_frame=m.get("rtr", False), dlc=m.get("dlc")))
+                         is_remote_frame=m.get("rtr", False), dlc=m.get("dlc"), is_fd=m.get("fd", False)))
 received = []
 deadline = time.monotonic() + args.get("timeout", 10)
 while len(received) < args.get("expect", 0) and time.monotonic() < deadline:
@@ -194,6 +194,7 @@ class TestPythonCan(SocketcandTest):
             {"id": 0x5, "ext": False, "data": "AB"},                  # standard, unpadded "5"
             {"id": 0x10, "ext": True, "data": "11"},                  # extended 0x10: sent as "10" (see below)
             {"id": 0x321, "ext": False, "data": "", "rtr": True, "dlc": 4},  # RTR: refused, not sent
+            {"id": 0x322, "ext": False, "data": "AA" * 12, "fd": True},     # FD: it cannot ask (< fdmode >)
         ]
         client = PythonCan(self, port, "-", send=sends, linger=0.5)
         self.assertTrue(client.wait_ready(), client.err() + self.logs())
@@ -206,6 +207,7 @@ class TestPythonCan(SocketcandTest):
         self.assertEqual(client.result(), [], client.err())
         self.assertTrue(server.wait_err(r"send refused: length does not match the number of data bytes"),
                         self.logs())
+        self.assertTrue(server.wait_err(r"send refused: more than 8 data bytes"), self.logs())
         (stats,) = self.stop(server)
         self.assertEqual(stats["to_bus"], len(expected), self.logs())
 
@@ -258,7 +260,7 @@ class TestPythonCan(SocketcandTest):
         stop = threading.Event()
 
         def feed():
-            for i in range(2000):  # bounded: at most ~10 s
+            for i in range(6000):  # bounded: at most ~30 s; stops when the test ends
                 if stop.is_set():
                     return
                 try:
@@ -307,7 +309,7 @@ class TestRawQuirks(SocketcandTest):
         stop = threading.Event()
 
         def feed():
-            for i in range(1000):  # bounded
+            for i in range(5000):  # bounded: at most ~10 s; stops when the test ends
                 if stop.is_set():
                     return
                 try:
@@ -326,8 +328,9 @@ class TestRawQuirks(SocketcandTest):
         stop.set()
 
     def test_nothing_follows_an_ok_in_the_same_read(self):
-        """Commands that arrive together: the `< ok >` still leaves alone, what follows waits."""
-        server, port = self.start_socketcand_server()
+        """Commands that arrive together: the `< ok >` still leaves alone, what follows waits.
+        A hold of 500 ms instead of 30 keeps the test from depending on how fast it runs."""
+        server, port = self.start_socketcand_server(["--socketcand-ok-hold", "500"])
         c = RawClient(self, port)
         self.assertEqual(c.recv_once(), b"< hi >")
         c.send("< open - >< echo >")
@@ -420,6 +423,12 @@ class TestRawQuirks(SocketcandTest):
         self.wait_frames(server, ["321#99"])
         self.assertIn("unknown command 'dance'", server.err())
         self.assertIn("send refused: identifier is not hex", server.err())
+
+    def test_the_stdio_bus_also_answers_to_its_interface_name(self):
+        server, port = self.start_socketcand_server()
+        c = self.raw_open(port, bus="tcpcan")  # the name its candump lines carry
+        c.send("< send 7 0 >")
+        self.wait_frames(server, ["007#"])
 
     def test_unknown_bus_is_refused_and_closed(self):
         server, port = self.start_socketcand_server()

@@ -2,6 +2,7 @@
 // bytes in, output out, time as a number.
 #include <doctest/doctest.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -306,4 +307,23 @@ TEST_CASE("socketcand link: a client that opens no bus in time is closed with a 
     opened.open_raw();
     opened.advance(10 * opened.options.open_timeout_us);
     CHECK_FALSE(opened.link.closed());
+}
+
+TEST_CASE("socketcand link: a bus by its interface name, when only one bus has it; a tied listener's bus only") {
+    LogLimiter limiter;
+    BusDirectory buses{{"vcan0", "-", "fd:3,4"}, {"vcan0", "tcpcan", "tcpcan"}};
+    auto open = [&](std::string_view name, std::optional<std::size_t> tied) {
+        SocketcandLink link("peer", buses, SocketcandOptions{}, limiter, 0, tied);
+        const std::string text = "< open " + std::string(name) + " >";
+        link.receive({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()}, 0);
+        return link.agreed() ? static_cast<int>(link.bus()) : -1;
+    };
+    CHECK(open("vcan0", std::nullopt) == 0);
+    CHECK(open("fd:3,4", std::nullopt) == 2);
+    CHECK(open("tcpcan", std::nullopt) == -1);  // two buses have it: ambiguous
+    buses.interfaces[2] = "other";
+    CHECK(open("tcpcan", std::nullopt) == 1);
+    CHECK(open("-", 1) == 1);
+    CHECK(open("vcan0", 1) == -1);
+    CHECK(open("can9", std::nullopt) == -1);
 }
