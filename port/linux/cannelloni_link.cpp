@@ -514,6 +514,15 @@ void CannelloniUdpLink::log_events(std::uint64_t now) {
         LOG_WARNING("%s: cannelloni sequence gaps: %llu packets lost so far", link, ull(sequence_.lost()));
         gaps_logged_ = sequence_.gaps();
     }
+    if (closed_ && !summary_logged_) {
+        // UDP has no connection to count by: the one link's totals, once, when it ends.
+        summary_logged_ = true;
+        LOG_INFO("%s: packets sent=%llu received=%llu refused=%llu from_other_addresses=%llu lost=%llu "
+                 "out_of_order=%llu undeliverable=%llu too_large=%llu",
+                 link, ull(stats_.packets_sent), ull(stats_.packets_received), ull(stats_.bad_packets),
+                 ull(p.foreign_packets), ull(sequence_.lost()), ull(sequence_.out_of_order()), ull(p.send_errors),
+                 ull(p.oversized_packets));
+    }
 }
 
 }  // namespace tcpcan::linux_port

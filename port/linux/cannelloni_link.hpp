@@ -193,6 +193,7 @@ private:
     cannelloni::Error last_bad_ = cannelloni::Error::none;
     std::size_t last_bad_offset_ = 0;
     std::uint64_t bad_logged_ = 0, gaps_logged_ = 0, foreign_logged_ = 0, trouble_logged_ = 0;
+    bool summary_logged_ = false;
 };
 
 }  // namespace tcpcan::linux_port

@@ -329,6 +329,7 @@ class TestCannelloniUdp(CannelloniTest):
         self.wait_frames(server, ["1FA#FA", "1FB#FB", "1FE#FE", "1FF#FF", "100#00", "103#03"])
         stats = self.final_stats(server)
         self.assertEqual(stats["lost"], 4)
+        self.assertRegex(server.err(), r"packets sent=0 received=6 refused=0 from_other_addresses=0 lost=4 out_of_order=0")
 
     def test_bad_packets_are_dropped_named_and_counted(self):
         port = free_port()
@@ -350,6 +351,7 @@ class TestCannelloniUdp(CannelloniTest):
         stats = self.final_stats(server)
         self.assertEqual(stats["received"], 1)
         self.assertGreaterEqual(stats["dropped"], 1 + 1 + 2)  # frames the refused packets announced
+        self.assertRegex(server.err(), r"packets sent=0 received=1 refused=4 ")
 
     def test_fixed_peer_address_refuses_other_senders(self):
         peer = udp_socket("127.0.0.1")
@@ -373,7 +375,7 @@ class TestCannelloniUdp(CannelloniTest):
         self.wait_frames(server, ["102#02"])
         stats = self.final_stats(server)
         self.assertEqual(stats["received"], 1)
-
+        self.assertRegex(server.err(), r"packets sent=1 received=1 refused=0 from_other_addresses=1 lost=0")
 
     def test_command_line_errors_are_named(self):
         cases = [
