@@ -179,6 +179,23 @@ ListenParse parse_listen_spec(std::string_view text) {
     return r;
 }
 
+namespace {
+
+// cannelloni's peer check on a TCP connection: empty when the peer is `allowed` ("ADDR[:PORT]",
+// the address alone counts), else why it is refused.
+std::string refusal_by_peer_check(int fd, const std::string& allowed) {
+    sockaddr_storage want{}, got{};
+    socklen_t want_length = 0, got_length = sizeof got;
+    bool has_port = false;
+    if (!resolve_udp_peer(allowed, want, want_length, has_port).ok ||
+        getpeername(fd, reinterpret_cast<sockaddr*>(&got), &got_length) != 0 || !same_host(want, got)) {
+        return "not the cannelloni peer " + allowed + " (--cannelloni-peer)";
+    }
+    return {};
+}
+
+}  // namespace
+
 MadeLink make_link(const LinkSetup& setup) {
     MadeLink made;
     std::string why;
@@ -216,6 +233,9 @@ MadeLink make_link(const LinkSetup& setup) {
         options.role = setup.session.role;
         options.bus = setup.bus.value_or(0);
         options.handshake_timeout_us = setup.session.negotiation_timeout_us;
+        if (!setup.cannelloni_peer.empty() && setup.fd >= 0) {
+            options.refuse_because = refusal_by_peer_check(setup.fd, setup.cannelloni_peer);
+        }
         made.link = std::make_unique<CannelloniTcpLink>(setup.name, options, *setup.limiter, setup.now);
         return made;
     }

@@ -87,6 +87,8 @@ struct LinkSetup {
     // socketcand:
 
     // cannelloni:
+    std::string cannelloni_peer;  // server, TCP: only this address may connect (--cannelloni-peer); empty = any
+    int fd = -1;                  // the connection's socket, to check its peer address
 
     // canip:
 
