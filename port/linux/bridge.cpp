@@ -492,6 +492,8 @@ private:
         // socketcand:
 
         // cannelloni:
+        setup.cannelloni_peer = role == Role::server ? config_.datagram_peer : std::string();
+        setup.fd = c.fd;
 
         // canip:
 
