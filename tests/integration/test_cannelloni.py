@@ -200,6 +200,22 @@ class TestCannelloniTcp(CannelloniTest):
             sock.close()  # cannelloni's server going away: our client connects again
         self.assertEqual(self.final_stats(client)["received"], 2)
 
+    def test_fixed_peer_address_refuses_other_connections(self):
+        port = free_port()
+        server = self.start_listening("cannelloni", port, ["--cannelloni-peer", "127.0.0.2"])
+        stranger = self.connect(port)  # from 127.0.0.1
+        self.assertEqual(stranger.recv(64), b"", "a stranger got bytes" + self.logs())  # closed, no handshake
+        self.assertTrue(server.wait_err(r"refused: not the cannelloni peer 127\.0\.0\.2 \(--cannelloni-peer\)"),
+                        self.logs())
+        try:
+            peer = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT, source_address=("127.0.0.2", 0))
+        except OSError as e:
+            self.skipTest("cannot connect from 127.0.0.2: %s" % e)
+        self.addCleanup(peer.close)
+        peer.sendall(HANDSHAKE + encode_frame(0x42, b"\x01"))
+        self.assertEqual(read_exact(peer, 12), HANDSHAKE)
+        self.wait_frames(server, ["042#01"])
+
     def assert_refused(self, server, port, data, reason):
         sock = self.connect(port)
         sock.sendall(data)
@@ -383,8 +399,8 @@ class TestCannelloniUdp(CannelloniTest):
               "--cannelloni-peer", "127.0.0.1:99999"], "--cannelloni-peer '127.0.0.1:99999': port '99999'"),
             (["server", "--can", "-", "--listen", "cannelloni-udp@127.0.0.1:%d" % free_udp_port(),
               "--cannelloni-peer", "[::1"], "--cannelloni-peer '[::1': '[' without ']'"),
-            (["server", "--can", "-", "--listen", "cannelloni@127.0.0.1:%d" % free_port(),
-              "--cannelloni-peer", "127.0.0.1"], "--cannelloni-peer is for a server with --listen cannelloni-udp"),
+            (["server", "--can", "-", "--listen", "tcpcan@127.0.0.1:%d" % free_port(),
+              "--cannelloni-peer", "127.0.0.1"], "--cannelloni-peer is for a server with --listen cannelloni@"),
             (["client", "--can", "-", "--host", "127.0.0.1", "--cannelloni-local-port", "5"],
              "--cannelloni-local-port is for a client with --dialect cannelloni-udp"),
             (["client", "--can", "-", "--dialect", "cannelloni-udp", "--host", "127.0.0.1",

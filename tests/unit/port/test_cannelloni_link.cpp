@@ -100,6 +100,17 @@ TEST_CASE("cannelloni TCP link: handshake first, then frames both ways; error fr
     CHECK_FALSE(link.closed());
 }
 
+TEST_CASE("cannelloni TCP link: a refused peer gets no handshake and the link is closed at once") {
+    LogLimiter limiter;
+    CannelloniOptions o;
+    o.refuse_because = "not the cannelloni peer 10.0.0.2 (--cannelloni-peer)";
+    CannelloniTcpLink link("peer", o, limiter, 0);
+    CHECK(link.closed());
+    CHECK_FALSE(link.agreed());
+    CHECK(link.output().empty());
+    CHECK(link.read_budget() == 0);
+}
+
 TEST_CASE("cannelloni TCP link: many small frames in one read all reach the bus") {
     LogLimiter limiter;
     CannelloniTcpLink link("peer", CannelloniOptions{}, limiter, 0);
