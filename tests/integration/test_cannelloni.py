@@ -393,6 +393,24 @@ class TestCannelloniUdp(CannelloniTest):
         self.assertEqual(stats["received"], 1)
         self.assertRegex(server.err(), r"packets sent=1 received=1 refused=0 from_other_addresses=1 lost=0")
 
+    def test_a_udp_listener_is_not_a_client_a_full_server_makes_room_with(self):
+        # --max-clients 1: a tcpcan client takes the one place; the UDP socket is neither
+        # counted nor closed to make room (it lives as long as the server).
+        tcp_port, udp_port = free_port(), free_port()
+        args = ["server", "--can", "-", "--listen", "tcpcan@127.0.0.1:%d" % tcp_port,
+                "--listen", "cannelloni-udp@127.0.0.1:%d" % udp_port, "--max-clients", "1", "--evict-idle", "0.05"]
+        server = self.start("server", args)
+        self.assertTrue(server.wait_err(r"listening on 127\.0\.0\.1:%d" % udp_port), self.logs())
+        client = self.start("client", ["client", "--can", "-", "--host", "127.0.0.1", "--port", str(tcp_port)])
+        self.assertTrue(client.wait_err(r"features agreed"), self.logs())
+        time.sleep(0.2)  # longer than --evict-idle: the UDP socket has been silent that long
+        sock = udp_socket()
+        self.addCleanup(sock.close)
+        sock.sendto(packet(0, [encode_frame(0x77, b"\x07")]), ("127.0.0.1", udp_port))
+        self.wait_frames(server, ["077#07"])
+        self.wait_frames(client, ["077#07"])
+        self.assertNotIn("server full", server.err())
+
     def test_command_line_errors_are_named(self):
         cases = [
             (["server", "--can", "-", "--listen", "cannelloni-udp@127.0.0.1:%d" % free_udp_port(),
