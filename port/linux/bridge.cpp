@@ -578,7 +578,7 @@ private:
         std::vector<AdmissionCandidate> all;
         std::vector<Connection*> who;
         for (auto& c : connections_) {
-            if (c->link && !c->attached && !c->link->closed()) {
+            if (c->link && !c->attached && !c->link->closed() && !c->serving_datagrams) {
                 all.push_back({false, c->connected_us, c->link->last_received_us()});
                 who.push_back(c.get());
             }
