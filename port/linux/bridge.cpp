@@ -365,11 +365,11 @@ private:
     // What a listener serves: its bus, the only bus, or every bus by name (the first for
     // a peer that names none).
     std::string served_buses(Dialect dialect, std::optional<std::size_t> bus) const {
-        if (bus) {
-            return "bus " + buses_.names[*bus];
+        if (buses_.names.size() == 1) {
+            return "bus " + bus_slots_.front().port->name();  // as before several buses ("tcpcan" for stdio)
         }
-        if (buses_.names.size() == 1 || !peer_chooses_bus(dialect)) {
-            return "bus " + buses_.names.front();
+        if (bus || !peer_chooses_bus(dialect)) {
+            return "bus " + buses_.names[bus.value_or(0)];
         }
         return "buses " + bus_names() + " by name";
     }
