@@ -4,8 +4,8 @@
 // bridge.cpp). The Link's bus(): setup.bus when the listener is tied to one; otherwise a
 // dialect whose peer names a bus (peer_chooses_bus) looks the name up in *setup.buses and
 // must have settled it before agreed() turns true; the others use bus 0. A datagram
-// dialect (is_datagram) also needs the bridge to open a UDP socket instead of listen_tcp():
-// that is not there yet.
+// dialect (is_datagram) has no accept(): the bridge binds a UDP socket per listener address
+// (or connects one, as a client) and takes its Link and Transport from make_datagram_link().
 #include "dialect.hpp"
 
 #include <algorithm>
