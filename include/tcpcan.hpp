@@ -20,3 +20,5 @@
 #include "tcpcan/session.hpp"
 #include "tcpcan/session_peer.hpp"
 #include "tcpcan/subscription.hpp"
+#include "tcpcan/dialect/cannelloni.hpp"
+#include "tcpcan/dialect/cannelloni_udp.hpp"

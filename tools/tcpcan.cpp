@@ -196,7 +196,7 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--beacon-to", o.beacon_to, "server: send the beacon to ADDR[:PORT] instead (IPv4, port 42000 by default); implies --beacon");
 
     // cannelloni's options:
-    app.add_option("--cannelloni-peer", o.cannelloni_peer, "server, cannelloni-udp: take packets only from ADDR (any port) and send to ADDR:PORT from the start; default: the first sender is the peer");
+    app.add_option("--cannelloni-peer", o.cannelloni_peer, "server, cannelloni: take TCP connections and UDP packets only from ADDR (any port); UDP sends to ADDR:PORT from the start; default: anyone, and over UDP the first sender is the peer");
     app.add_option("--cannelloni-local-port", o.cannelloni_local_port, "client, cannelloni-udp: the local UDP port cannelloni sends to (its -r; default: --port, as cannelloni's -l and -r are both 20000; 0 = any)")->transform(decimal_integer(0, 65535));
     app.add_option("--cannelloni-timeout", o.cannelloni_timeout_ms, "cannelloni-udp: send a packet of frames at the latest MS milliseconds after its first frame (default 100, as cannelloni's -t)")->check(duration("milliseconds", 1000, "the default"));
 
@@ -279,9 +279,10 @@ bool fill_beacon(const Options& o, BridgeConfig& config, std::string& error) {
 // cannelloni's options (--cannelloni-*) into `config`, after --dialect and --port.
 bool fill_cannelloni(const Options& o, BridgeConfig& config, std::string& error) {
     if (!o.cannelloni_peer.empty() && !(o.serve && std::any_of(o.listen.begin(), o.listen.end(), [](const std::string& l) {
-            return l.rfind("cannelloni-udp@", 0) == 0;
+            return l.rfind("cannelloni-udp@", 0) == 0 || l.rfind("cannelloni@", 0) == 0;
         }))) {
-        error = "--cannelloni-peer is for a server with --listen cannelloni-udp@...; a client's peer is --host and --port";
+        error = "--cannelloni-peer is for a server with --listen cannelloni@... or cannelloni-udp@...; a client's peer is "
+                "--host and --port";
         return false;
     }
     if (!o.cannelloni_peer.empty()) {

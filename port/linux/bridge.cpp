@@ -73,6 +73,7 @@ struct Connection {
     std::optional<std::size_t> bus;     // tied by the listener or the client; else the peer chooses
     std::unique_ptr<Link> link;
     bool detect_canip = false;  // tcpcan or canip_peer, from the first bytes (detect_link.hpp)
+    bool serving_datagrams = false;  // a server's datagram listener socket (cannelloni-udp), for good
     TransmitPolicy policy{};  // what this peer may send towards the bus (the Router enforces it)
     bool attached = false;  // agreed, admitted and known to the Router
     bool stalled = false;   // as last logged
@@ -320,6 +321,7 @@ private:
         for (std::size_t i = 0; i < fds.size(); ++i) {
             const std::string local = local_name(fds[i]);
             Connection& c = add_connection(fds[i], std::string(dialect_name(spec.dialect)) + " " + local, false);
+            c.serving_datagrams = true;
             c.dialect = spec.dialect;
             c.bus = bus;
             if (!start_datagram_link(c, Role::server, {false, config_.datagram_peer, config_.datagram_flush_us})) {
@@ -533,6 +535,8 @@ private:
         setup.socketcand_ok_hold_us = config_.socketcand_ok_hold_us;
 
         // cannelloni:
+        setup.cannelloni_peer = role == Role::server ? config_.datagram_peer : std::string();
+        setup.fd = c.fd;
 
         // canip:
         setup.detect_canip = c.detect_canip;
@@ -572,9 +576,11 @@ private:
         return policy;
     }
 
+    // Connections that are clients: a datagram listener's socket is not one (nor evicted, nor counted
+    // against --max-clients), as it lives as long as the server.
     [[nodiscard]] std::size_t count(bool agreed) const {
         return static_cast<std::size_t>(std::count_if(connections_.begin(), connections_.end(), [agreed](const auto& c) {
-            return c->link && !c->link->closed() && c->attached == agreed;
+            return c->link && !c->link->closed() && c->attached == agreed && !(c->serving_datagrams);
         }));
     }
 
@@ -622,7 +628,7 @@ private:
         std::vector<AdmissionCandidate> all;
         std::vector<Connection*> who;
         for (auto& c : connections_) {
-            if (c->link && !c->attached && !c->link->closed()) {
+            if (c->link && !c->attached && !c->link->closed() && !c->serving_datagrams) {
                 all.push_back({false, c->connected_us, c->link->last_received_us()});
                 who.push_back(c.get());
             }
@@ -642,11 +648,11 @@ private:
 
     // A connection agreed: route it, if there is room (see admission.hpp).
     void admit(Connection& c) {
-        if (config_.serve && count(true) >= static_cast<std::size_t>(config_.max_clients)) {
+        if (config_.serve && !c.serving_datagrams && count(true) >= static_cast<std::size_t>(config_.max_clients)) {
             std::vector<AdmissionCandidate> all;
             std::vector<Connection*> who;
             for (auto& other : connections_) {
-                if (other->attached && !other->link->closed()) {
+                if (other->attached && !other->link->closed() && !other->serving_datagrams) {
                     all.push_back({true, other->connected_us, other->link->last_received_us()});
                     who.push_back(other.get());
                 }

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "net.hpp"
+#include "udp_net.hpp"
 
 namespace tcpcan::linux_port {
 
@@ -17,22 +18,6 @@ namespace {
 constexpr std::uint64_t no_deadline = ~std::uint64_t{0};
 
 unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
-
-// cannelloni checks the peer's address only, not its port.
-bool same_host(const sockaddr_storage& a, const sockaddr_storage& b) {
-    if (a.ss_family != b.ss_family) {
-        return false;
-    }
-    if (a.ss_family == AF_INET) {
-        return std::memcmp(&reinterpret_cast<const sockaddr_in&>(a).sin_addr,
-                           &reinterpret_cast<const sockaddr_in&>(b).sin_addr, sizeof(in_addr)) == 0;
-    }
-    if (a.ss_family == AF_INET6) {
-        return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(a).sin6_addr,
-                           &reinterpret_cast<const sockaddr_in6&>(b).sin6_addr, sizeof(in6_addr)) == 0;
-    }
-    return false;
-}
 
 }  // namespace
 
@@ -107,6 +92,12 @@ CannelloniTcpLink::CannelloniTcpLink(std::string name, const CannelloniOptions& 
                                      std::uint64_t now)
     : CannelloniLinkBase(std::move(name), options, limiter, now), started_us_(now) {
     out_.reserve(output_capacity);
+    if (!options.refuse_because.empty()) {
+        // cannelloni's peer check: a stranger gets no handshake, only the closed connection.
+        closed_ = true;
+        log_refused_ = true;
+        return;
+    }
     // cannelloni sends its handshake at once, in both roles; so do we.
     out_.assign(cannelloni::handshake.begin(), cannelloni::handshake.end());
 }
@@ -234,6 +225,12 @@ void CannelloniTcpLink::log_events(std::uint64_t now) {
         log_agreed_ = false;
         if (limiter_.allow(name() + " version", now)) {
             LOG_INFO("%s: cannelloni handshake done (TCP)", peer);
+        }
+    }
+    if (log_refused_) {
+        log_refused_ = false;
+        if (limiter_.allow("cannelloni refused", now)) {
+            LOG_WARNING("%s: refused: %s", peer, options_.refuse_because.c_str());
         }
     }
     if (log_error_) {
@@ -513,6 +510,15 @@ void CannelloniUdpLink::log_events(std::uint64_t now) {
     if (sequence_.gaps() != gaps_logged_ && limiter_.allow(name() + " seq-gap", now)) {
         LOG_WARNING("%s: cannelloni sequence gaps: %llu packets lost so far", link, ull(sequence_.lost()));
         gaps_logged_ = sequence_.gaps();
+    }
+    if (closed_ && !summary_logged_) {
+        // UDP has no connection to count by: the one link's totals, once, when it ends.
+        summary_logged_ = true;
+        LOG_INFO("%s: packets sent=%llu received=%llu refused=%llu from_other_addresses=%llu lost=%llu "
+                 "out_of_order=%llu undeliverable=%llu too_large=%llu",
+                 link, ull(stats_.packets_sent), ull(stats_.packets_received), ull(stats_.bad_packets),
+                 ull(p.foreign_packets), ull(sequence_.lost()), ull(sequence_.out_of_order()), ull(p.send_errors),
+                 ull(p.oversized_packets));
     }
 }
 

@@ -36,6 +36,7 @@ struct CannelloniOptions {
     Role role = Role::server;
     std::size_t bus = 0;                                   // index into the BusDirectory
     std::uint64_t handshake_timeout_us = 5'000'000;        // TCP: the peer's CANNELLONIv1
+    std::string refuse_because;                            // TCP server: non-empty = close at once, saying this
     std::size_t mtu = cannelloni::default_mtu;             // UDP: packets up to mtu − ip_udp_overhead bytes
     std::size_t ip_udp_overhead = cannelloni::ipv4_udp_overhead;  // 48 over IPv6
     std::uint64_t flush_timeout_us = cannelloni::default_flush_timeout_us;  // UDP: cannelloni's -t
@@ -129,6 +130,7 @@ private:
     bool closed_ = false;
     // Events for log_events(), at most one of each kind pending.
     bool log_agreed_ = false, log_error_ = false, log_timeout_ = false, log_closed_ = false, log_eof_ = false;
+    bool log_refused_ = false;
 };
 
 // The UDP side's view of its socket: who the peer is, and what the socket dropped.
@@ -193,6 +195,7 @@ private:
     cannelloni::Error last_bad_ = cannelloni::Error::none;
     std::size_t last_bad_offset_ = 0;
     std::uint64_t bad_logged_ = 0, gaps_logged_ = 0, foreign_logged_ = 0, trouble_logged_ = 0;
+    bool summary_logged_ = false;
 };
 
 }  // namespace tcpcan::linux_port

@@ -4,8 +4,8 @@
 // bridge.cpp). The Link's bus(): setup.bus when the listener is tied to one; otherwise a
 // dialect whose peer names a bus (peer_chooses_bus) looks the name up in *setup.buses and
 // must have settled it before agreed() turns true; the others use bus 0. A datagram
-// dialect (is_datagram) also needs the bridge to open a UDP socket instead of listen_tcp():
-// that is not there yet.
+// dialect (is_datagram) has no accept(): the bridge binds a UDP socket per listener address
+// (or connects one, as a client) and takes its Link and Transport from make_datagram_link().
 #include "dialect.hpp"
 
 #include <algorithm>
@@ -207,6 +207,19 @@ CanipOptions canip_options(const LinkSetup& setup) {
     return o;
 }
 
+// cannelloni's peer check on a TCP connection: empty when the peer is `allowed` ("ADDR[:PORT]",
+// the address alone counts), else why it is refused.
+std::string refusal_by_peer_check(int fd, const std::string& allowed) {
+    sockaddr_storage want{}, got{};
+    socklen_t want_length = 0, got_length = sizeof got;
+    bool has_port = false;
+    if (!resolve_udp_peer(allowed, want, want_length, has_port).ok ||
+        getpeername(fd, reinterpret_cast<sockaddr*>(&got), &got_length) != 0 || !same_host(want, got)) {
+        return "not the cannelloni peer " + allowed + " (--cannelloni-peer)";
+    }
+    return {};
+}
+
 }  // namespace
 
 MadeLink make_link(const LinkSetup& setup) {
@@ -262,6 +275,9 @@ MadeLink make_link(const LinkSetup& setup) {
         options.role = setup.session.role;
         options.bus = setup.bus.value_or(0);
         options.handshake_timeout_us = setup.session.negotiation_timeout_us;
+        if (!setup.cannelloni_peer.empty() && setup.fd >= 0) {
+            options.refuse_because = refusal_by_peer_check(setup.fd, setup.cannelloni_peer);
+        }
         made.link = std::make_unique<CannelloniTcpLink>(setup.name, options, *setup.limiter, setup.now);
         return made;
     }

@@ -90,6 +90,8 @@ struct LinkSetup {
     std::uint64_t socketcand_ok_hold_us = 30'000;  // what follows an `< ok >` waits this long
 
     // cannelloni:
+    std::string cannelloni_peer;  // server, TCP: only this address may connect (--cannelloni-peer); empty = any
+    int fd = -1;                  // the connection's socket, to check its peer address
 
     // canip:
 

@@ -35,6 +35,21 @@ NetResult resolve(const std::string& host, const std::string& service, int flags
 
 }  // namespace
 
+bool same_host(const sockaddr_storage& a, const sockaddr_storage& b) {
+    if (a.ss_family != b.ss_family) {
+        return false;
+    }
+    if (a.ss_family == AF_INET) {
+        return std::memcmp(&reinterpret_cast<const sockaddr_in&>(a).sin_addr,
+                           &reinterpret_cast<const sockaddr_in&>(b).sin_addr, sizeof(in_addr)) == 0;
+    }
+    if (a.ss_family == AF_INET6) {
+        return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(a).sin6_addr,
+                           &reinterpret_cast<const sockaddr_in6&>(b).sin6_addr, sizeof(in6_addr)) == 0;
+    }
+    return false;
+}
+
 NetResult bind_udp(const std::string& host, std::uint16_t port, std::vector<int>& fds) {
     AddrInfo info;
     if (NetResult r = resolve(host, std::to_string(port), AI_PASSIVE, info); !r.ok) {

@@ -200,6 +200,22 @@ class TestCannelloniTcp(CannelloniTest):
             sock.close()  # cannelloni's server going away: our client connects again
         self.assertEqual(self.final_stats(client)["received"], 2)
 
+    def test_fixed_peer_address_refuses_other_connections(self):
+        port = free_port()
+        server = self.start_listening("cannelloni", port, ["--cannelloni-peer", "127.0.0.2"])
+        stranger = self.connect(port)  # from 127.0.0.1
+        self.assertEqual(stranger.recv(64), b"", "a stranger got bytes" + self.logs())  # closed, no handshake
+        self.assertTrue(server.wait_err(r"refused: not the cannelloni peer 127\.0\.0\.2 \(--cannelloni-peer\)"),
+                        self.logs())
+        try:
+            peer = socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT, source_address=("127.0.0.2", 0))
+        except OSError as e:
+            self.skipTest("cannot connect from 127.0.0.2: %s" % e)
+        self.addCleanup(peer.close)
+        peer.sendall(HANDSHAKE + encode_frame(0x42, b"\x01"))
+        self.assertEqual(read_exact(peer, 12), HANDSHAKE)
+        self.wait_frames(server, ["042#01"])
+
     def assert_refused(self, server, port, data, reason):
         sock = self.connect(port)
         sock.sendall(data)
@@ -329,6 +345,7 @@ class TestCannelloniUdp(CannelloniTest):
         self.wait_frames(server, ["1FA#FA", "1FB#FB", "1FE#FE", "1FF#FF", "100#00", "103#03"])
         stats = self.final_stats(server)
         self.assertEqual(stats["lost"], 4)
+        self.assertRegex(server.err(), r"packets sent=0 received=6 refused=0 from_other_addresses=0 lost=4 out_of_order=0")
 
     def test_bad_packets_are_dropped_named_and_counted(self):
         port = free_port()
@@ -350,6 +367,7 @@ class TestCannelloniUdp(CannelloniTest):
         stats = self.final_stats(server)
         self.assertEqual(stats["received"], 1)
         self.assertGreaterEqual(stats["dropped"], 1 + 1 + 2)  # frames the refused packets announced
+        self.assertRegex(server.err(), r"packets sent=0 received=1 refused=4 ")
 
     def test_fixed_peer_address_refuses_other_senders(self):
         peer = udp_socket("127.0.0.1")
@@ -373,7 +391,25 @@ class TestCannelloniUdp(CannelloniTest):
         self.wait_frames(server, ["102#02"])
         stats = self.final_stats(server)
         self.assertEqual(stats["received"], 1)
+        self.assertRegex(server.err(), r"packets sent=1 received=1 refused=0 from_other_addresses=1 lost=0")
 
+    def test_a_udp_listener_is_not_a_client_a_full_server_makes_room_with(self):
+        # --max-clients 1: a tcpcan client takes the one place; the UDP socket is neither
+        # counted nor closed to make room (it lives as long as the server).
+        tcp_port, udp_port = free_port(), free_port()
+        args = ["server", "--can", "-", "--listen", "tcpcan@127.0.0.1:%d" % tcp_port,
+                "--listen", "cannelloni-udp@127.0.0.1:%d" % udp_port, "--max-clients", "1", "--evict-idle", "0.05"]
+        server = self.start("server", args)
+        self.assertTrue(server.wait_err(r"listening on 127\.0\.0\.1:%d" % udp_port), self.logs())
+        client = self.start("client", ["client", "--can", "-", "--host", "127.0.0.1", "--port", str(tcp_port)])
+        self.assertTrue(client.wait_err(r"features agreed"), self.logs())
+        time.sleep(0.2)  # longer than --evict-idle: the UDP socket has been silent that long
+        sock = udp_socket()
+        self.addCleanup(sock.close)
+        sock.sendto(packet(0, [encode_frame(0x77, b"\x07")]), ("127.0.0.1", udp_port))
+        self.wait_frames(server, ["077#07"])
+        self.wait_frames(client, ["077#07"])
+        self.assertNotIn("server full", server.err())
 
     def test_command_line_errors_are_named(self):
         cases = [
@@ -381,8 +417,8 @@ class TestCannelloniUdp(CannelloniTest):
               "--cannelloni-peer", "127.0.0.1:99999"], "--cannelloni-peer '127.0.0.1:99999': port '99999'"),
             (["server", "--can", "-", "--listen", "cannelloni-udp@127.0.0.1:%d" % free_udp_port(),
               "--cannelloni-peer", "[::1"], "--cannelloni-peer '[::1': '[' without ']'"),
-            (["server", "--can", "-", "--listen", "cannelloni@127.0.0.1:%d" % free_port(),
-              "--cannelloni-peer", "127.0.0.1"], "--cannelloni-peer is for a server with --listen cannelloni-udp"),
+            (["server", "--can", "-", "--listen", "tcpcan@127.0.0.1:%d" % free_port(),
+              "--cannelloni-peer", "127.0.0.1"], "--cannelloni-peer is for a server with --listen cannelloni@"),
             (["client", "--can", "-", "--host", "127.0.0.1", "--cannelloni-local-port", "5"],
              "--cannelloni-local-port is for a client with --dialect cannelloni-udp"),
             (["client", "--can", "-", "--dialect", "cannelloni-udp", "--host", "127.0.0.1",

@@ -13,6 +13,7 @@
 
 #include "cannelloni_link.hpp"
 #include "dialect.hpp"
+#include "udp_net.hpp"
 
 using namespace tcpcan;
 using namespace tcpcan::linux_port;
@@ -97,6 +98,17 @@ TEST_CASE("cannelloni TCP link: handshake first, then frames both ways; error fr
     CHECK(link.drops() == 2);
     CHECK(link.describe_drops().find("error frames 1") != std::string::npos);
     CHECK_FALSE(link.closed());
+}
+
+TEST_CASE("cannelloni TCP link: a refused peer gets no handshake and the link is closed at once") {
+    LogLimiter limiter;
+    CannelloniOptions o;
+    o.refuse_because = "not the cannelloni peer 10.0.0.2 (--cannelloni-peer)";
+    CannelloniTcpLink link("peer", o, limiter, 0);
+    CHECK(link.closed());
+    CHECK_FALSE(link.agreed());
+    CHECK(link.output().empty());
+    CHECK(link.read_budget() == 0);
 }
 
 TEST_CASE("cannelloni TCP link: many small frames in one read all reach the bus") {
@@ -372,4 +384,34 @@ TEST_CASE("make_datagram_link: over IPv6 packets are 48 bytes smaller than the M
     const auto out = made.link->output();
     CHECK(out.size() == 5 + 111 * 13);
     close(fd);
+}
+
+TEST_CASE("cannelloni UDP transport: a fixed address without a port learns the port from the peer's packets") {
+    std::uint16_t server_port = 0, peer_port = 0, other_port = 0;
+    const int server = udp_socket_on_loopback(server_port);
+    const int peer_fd = udp_socket_on_loopback(peer_port);
+    const int other = udp_socket_on_loopback(other_port);
+    auto peer = std::make_shared<UdpPeer>();
+    bool has_port = true;
+    REQUIRE(resolve_udp_peer("127.0.0.1", peer->address, peer->address_length, has_port).ok);
+    CHECK_FALSE(has_port);
+    peer->address_fixed = true;
+    auto t = make_udp_transport(server, peer);
+    CHECK(t->write(Bytes{1}).bytes == 1);  // nowhere to send yet: taken and dropped (the link counts it)
+    Bytes buf(2048);
+    send_to(peer_fd, server_port, Bytes{0x02, 0x00, 0x00, 0x00, 0x00});
+    CHECK(t->read(buf).status == IoStatus::ok);
+    CHECK(peer->known);
+    CHECK_FALSE(peer->adopted_event);  // the address was given, not adopted
+    CHECK(ntohs(reinterpret_cast<sockaddr_in&>(peer->address).sin_port) == peer_port);
+    CHECK(t->write(Bytes{7, 7}).bytes == 2);
+    Bytes got(16);
+    CHECK(recv(peer_fd, got.data(), got.size(), 0) == 2);
+    // Same host, another port: still the peer (cannelloni checks the address only).
+    send_to(other, server_port, Bytes{0x02, 0x00, 0x01, 0x00, 0x00});
+    CHECK(t->read(buf).status == IoStatus::ok);
+    CHECK(peer->foreign_packets == 0);
+    close(server);
+    close(peer_fd);
+    close(other);
 }
