@@ -3,7 +3,9 @@
 //
 // Input: a 10-byte header, then operations until the input ends.
 //   header: flags (bit 0 server, bit 1 max_version 1 instead of 2, bit 2 refuse frames,
-//           bit 3 default capacities instead of the smallest), features, negotiation
+//           bit 3 default capacities instead of the smallest, bit 4 a client asks for bus
+//           "can1" (PROTOCOL.md 4.7), bit 5 a server refuses every bus request instead of
+//           accepting it), features, negotiation
 //           timeout (x 20 ms), heartbeat (x 2 ms), dead after (x 20 ms), max frame age
 //           (x 2 ms), start time (u32 µs); 0 means "none" for the durations.
 //   operation byte % 12:
@@ -25,7 +27,10 @@
 // in which our 'v' proposals strictly decrease (so we never answer our own proposal), the
 // first message after agreement is 'h', frames come out exactly as queued and numbered, and
 // nothing follows 'c'; a frame is refused as output_full only when it really does not fit;
-// a tick before next_deadline() changes nothing, and no deadline is left overdue.
+// a tick before next_deadline() changes nothing, and no deadline is left overdue. The bus
+// request: pending only while BUS is agreed and established; our output holds at most one
+// 'b', only with BUS agreed, naming what was asked; a client that asked and finds BUS not
+// agreed has closed.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -52,7 +57,15 @@ constexpr std::size_t control_reserve = 4 * max_message_size;
 template <std::size_t OutputBytes, std::size_t BusFrames, std::size_t SubscriptionEntries, std::size_t Events>
 class Harness {
 public:
-    Harness(const SessionOptions& options, std::uint64_t now) : options_(options), now_(now), session_(options, now) {
+    Harness(const SessionOptions& options, std::uint64_t now, bool ask_bus, bool refuse_bus)
+        : options_(options), now_(now), session_(options, now), refuse_bus_(refuse_bus) {
+        if (ask_bus) {
+            FUZZ_CHECK(session_.request_bus("can1") == (options.role == Role::client));
+            if (options.role == Role::client) {
+                asked_bus_ = true;
+                options_.features |= feature::bus;  // what the session now offers in 'h'
+            }
+        }
         check();
     }
 
@@ -101,6 +114,7 @@ public:
                 break;
             case 11: receive({}); break;
             }
+            answer_bus_request();
             check();
         }
         finish();
@@ -324,7 +338,7 @@ private:
     void poll_events(std::size_t count) {
         Event e;
         for (std::size_t i = 0; i < count && session_.poll_event(e); ++i) {
-            FUZZ_CHECK(static_cast<unsigned>(e.type) <= static_cast<unsigned>(EventType::closed));
+            FUZZ_CHECK(static_cast<unsigned>(e.type) <= static_cast<unsigned>(EventType::bus_chosen));
             FUZZ_CHECK(closed_events_ == 0);  // 'closed' is the last event
             switch (e.type) {
             case EventType::version_agreed:
@@ -337,6 +351,14 @@ private:
                 FUZZ_CHECK(e.value == session_.agreed_features());
                 break;
             case EventType::protocol_error: FUZZ_CHECK(e.error != ProtocolError::none); break;
+            case EventType::bus_requested:
+                FUZZ_CHECK(options_.role == Role::server && ++bus_requested_events_ == 1);
+                break;
+            case EventType::bus_chosen:
+                FUZZ_CHECK(++bus_chosen_events_ == 1);
+                FUZZ_CHECK(options_.role == Role::server ? bus_requested_events_ == 1 || session_.stats().events_lost > 0
+                                                         : asked_bus_);
+                break;
             case EventType::closed:
                 ++closed_events_;
                 closed_by_peer_ = e.by_peer;
@@ -382,6 +404,21 @@ private:
             (void)filters.add(filter_entry_from_wire(fuzz::read_wire_entry(in)));
         }
         FUZZ_CHECK(session_.set_local_subscription(filters) == (n <= SubscriptionEntries));
+    }
+
+    // A server port answers a bus request at once (as TcpcanLink does): accepted, or refused.
+    void answer_bus_request() {
+        if (options_.role != Role::server || !session_.bus_pending() || session_.requested_bus().empty()) {
+            return;
+        }
+        FUZZ_CHECK(session_.requested_bus().size() <= max_bus_name);
+        if (refuse_bus_) {
+            session_.close(CloseReason::unsupported, "unknown bus", now_);
+            FUZZ_CHECK(session_.is_closed());
+        } else {
+            session_.accept_bus();
+        }
+        FUZZ_CHECK(!session_.bus_pending());
     }
 
     // ---- Our output, read as the peer reads it ---------------------------------------------
@@ -433,6 +470,14 @@ private:
             last_ping_token_ = m.value;
             break;
         case MessageType::close: out_closed_ = true; break;
+        case MessageType::bus:
+            FUZZ_CHECK(!out_bus_);  // one request, or one answer
+            out_bus_ = true;
+            FUZZ_CHECK((session_.agreed_features() & feature::bus) != 0);
+            if (options_.role == Role::client) {
+                FUZZ_CHECK(asked_bus_ && m.payload_size == 4 && m.payload[0] == 'c' && m.payload[3] == '1');
+            }
+            break;
         default: break;
         }
     }
@@ -459,6 +504,13 @@ private:
         FUZZ_CHECK(state != SessionState::established || version != 0);
         FUZZ_CHECK((session_.agreed_features() & ~(options_.features & feature::known)) == 0);
         FUZZ_CHECK(version == 2 || session_.agreed_features() == 0);
+        if (session_.bus_pending()) {
+            FUZZ_CHECK(state == SessionState::established && (session_.agreed_features() & feature::bus) != 0);
+        }
+        if (asked_bus_ && version != 0 && state != SessionState::awaiting_features &&
+            (session_.agreed_features() & feature::bus) == 0) {
+            FUZZ_CHECK(state == SessionState::closed);  // never routed to a bus it did not ask for
+        }
 
         const SessionStats& s = session_.stats();
         // PROTOCOL.md 4.1: frames only after the peer's 'h' (regressions/fuzz_session/frame-before-features).
@@ -518,6 +570,9 @@ private:
     SessionOptions options_;
     std::uint64_t now_;
     Session<OutputBytes, BusFrames, SubscriptionEntries, Events> session_;
+    bool refuse_bus_ = false;
+    bool asked_bus_ = false;
+    bool out_bus_ = false;
 
     // What the harness did, to compare with the stats.
     std::uint64_t sent_queued_ = 0;
@@ -557,6 +612,8 @@ private:
     int version_events_ = 0;
     int features_events_ = 0;
     int closed_events_ = 0;
+    int bus_requested_events_ = 0;
+    int bus_chosen_events_ = 0;
     bool closed_by_peer_ = false;
 };
 
@@ -569,6 +626,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     options.role = (flags & 1) != 0 ? Role::server : Role::client;
     options.max_version = (flags & 2) != 0 ? 1 : 2;
     options.accept_frames = (flags & 4) == 0;
+    const bool ask_bus = (flags & 0x10) != 0;
+    const bool refuse_bus = (flags & 0x20) != 0;
     options.features = in.u8();
     options.negotiation_timeout_us = in.u8() * std::uint64_t{20'000};
     options.heartbeat_interval_us = in.u8() * std::uint64_t{2'000};
@@ -577,9 +636,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint64_t now = in.u32();
     // On the heap: the default session is tens of kilobytes.
     if ((flags & 8) != 0) {
-        std::make_unique<Harness<16384, 256, 64, 32>>(options, now)->run(in);
+        std::make_unique<Harness<16384, 256, 64, 32>>(options, now, ask_bus, refuse_bus)->run(in);
     } else {
-        std::make_unique<Harness<6 * max_message_size, 4, wire_filter::max_entries, 4>>(options, now)->run(in);
+        std::make_unique<Harness<6 * max_message_size, 4, wire_filter::max_entries, 4>>(options, now, ask_bus, refuse_bus)
+            ->run(in);
     }
     return 0;
 }

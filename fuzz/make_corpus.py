@@ -84,8 +84,9 @@ def decoder_seeds(vectors):
 # ---- fuzz_session: 10-byte header, then operations --------------------------------------
 
 def session_header(server=False, v1_only=False, refuse=False, big=False, features=1,
-                   timeout=0, heartbeat=0, dead=0, age=0, now=1000):
-    flags = (1 if server else 0) | (2 if v1_only else 0) | (4 if refuse else 0) | (8 if big else 0)
+                   timeout=0, heartbeat=0, dead=0, age=0, now=1000, ask_bus=False, refuse_bus=False):
+    flags = ((1 if server else 0) | (2 if v1_only else 0) | (4 if refuse else 0) | (8 if big else 0)
+             | (0x10 if ask_bus else 0) | (0x20 if refuse_bus else 0))
     return bytes([flags, features, timeout, heartbeat, dead, age]) + u32(now)
 
 
@@ -172,6 +173,28 @@ def session_seeds(vectors):
     seeds["neg-retry-v1"] = session_header() + s_consume() + bytes([8]) + s_events()
     seeds["v2-big-burst"] = (session_header(big=True) + s_peer(version_msg(2) + features_msg(1))
                              + s_send(local[0], copies=16) * 40 + s_consume(5000) + s_send(local[1], 16) * 8)
+
+    # The bus request (PROTOCOL.md 4.7): a client asking, answered or not offered; a server
+    # accepting or refusing; a request where BUS is not agreed.
+    bus_can1 = b"b\x04can1"
+    seq_frame = next(f for f in frames if frame_flags(f) == 0x40)
+    seeds["bus-client-answered"] = (session_header(ask_bus=True, timeout=5) + s_consume()
+                                    + s_peer(version_msg(2) + features_msg(9)) + s_consume()
+                                    + s_peer(bus_can1) + s_send(local[0]) + s_consume() + s_tick(600) + s_events())
+    seeds["bus-client-not-offered"] = (session_header(ask_bus=True) + s_peer(version_msg(2) + features_msg(1))
+                                       + s_consume() + s_events())
+    seeds["bus-client-v1"] = session_header(ask_bus=True) + s_peer(version_msg(1)) + s_consume() + s_events()
+    seeds["bus-client-wrong-answer"] = (session_header(ask_bus=True) + s_peer(version_msg(2) + features_msg(9))
+                                        + s_peer(b"b\x04can2") + s_consume() + s_events())
+    for refuse_bus in (False, True):
+        seeds[f"bus-server-{'refuses' if refuse_bus else 'accepts'}"] = (
+            session_header(server=True, features=9, timeout=5, refuse_bus=refuse_bus)
+            + s_peer(version_msg(2) + features_msg(9) + bus_can1 + seq_frame) + s_consume() + s_bus()
+            + s_tick(600) + s_events() + s_peer(bus_can1) + s_consume() + s_events())
+    seeds["bus-server-not-agreed"] = (session_header(server=True, features=1) + s_peer(version_msg(2) + features_msg(9))
+                                      + s_peer(bus_can1) + s_consume() + s_events())
+    seeds["bus-server-timeout"] = (session_header(server=True, features=9, timeout=5)
+                                   + s_peer(version_msg(2) + features_msg(9)) + s_tick(600) + s_tick(600) + s_events())
 
     # Each bad vector arriving in an established session.
     for i, (good, mode, data, _) in enumerate(vectors):

@@ -57,9 +57,16 @@ struct Options {
     std::string tls_psk_file, tls_cert, tls_key, tls_ca, tls_server_name, policy_file;
     std::vector<std::string> listen;
     std::string dialect = "tcpcan";
+    std::string remote_bus;
+    // Each dialect's own options go below its line (one block each keeps merges apart).
+    // socketcand:
+
+    // cannelloni:
+
+    // canip:
     bool canip_form = false;     // `tcpcan server|client`, canip_peer's command line
     bool dialect_given = false;  // --dialect on the command line or in --config
-    std::string remote_bus;
+
 };
 
 // Numbers on the command line and in configuration files are plain decimal: CLI11 alone would
@@ -171,6 +178,12 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--listen", o.listen, "server: listen for DIALECT@[ADDR:]PORT[:BUS] (repeatable; replaces --port): tcpcan, socketcand, cannelloni, cannelloni-udp, canip; BUS ties the listener to one --can bus");
     app.add_option("--dialect", o.dialect, "client: the protocol spoken to the server: tcpcan (default), cannelloni, cannelloni-udp or canip")->default_val("tcpcan");
     app.add_option("--remote-bus", o.remote_bus, "client: the server's bus to join, by name (tcpcan version 2 bus request)");
+    // socketcand's options:
+
+    // cannelloni's options:
+
+    // canip's options:
+
 }
 
 std::string join(const std::vector<std::string>& names) {

@@ -286,11 +286,11 @@ private:
     // What a listener serves: its bus, the only bus, or every bus by name (the first for
     // a peer that names none).
     std::string served_buses(Dialect dialect, std::optional<std::size_t> bus) const {
-        if (bus) {
-            return "bus " + buses_.names[*bus];
+        if (buses_.names.size() == 1) {
+            return "bus " + bus_slots_.front().port->name();  // as before several buses ("tcpcan" for stdio)
         }
-        if (buses_.names.size() == 1 || !peer_chooses_bus(dialect)) {
-            return "bus " + buses_.names.front();
+        if (bus || !peer_chooses_bus(dialect)) {
+            return "bus " + buses_.names[bus.value_or(0)];
         }
         return "buses " + bus_names() + " by name";
     }
@@ -411,7 +411,14 @@ private:
         setup.remote_bus = config_.remote_bus;
         setup.limiter = &limiter_;
         setup.now = now_;
+        // Each dialect's settings from config_ go below its line (one block each keeps merges apart).
+        // socketcand:
+
+        // cannelloni:
+
+        // canip:
         setup.detect_canip = c.detect_canip;
+
         MadeLink made = make_link(setup);
         if (!made.link) {
             LOG_ERROR("%s: %s", c.name.c_str(), made.error.c_str());

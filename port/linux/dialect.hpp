@@ -1,7 +1,8 @@
 // The wire dialects the daemon speaks, the --listen specification, and the Link factory:
 // the one place that turns "a new connection on a listener of dialect D, for bus B" into
-// a Link. The bridge knows no dialect beyond this file; each dialect's engineer wires its
-// Link into make_link() and dialect_built() (dialect.cpp) and nothing else.
+// a Link. The bridge knows no dialect beyond this file (except the tcpcan client's
+// fallback to version 1); each dialect wires its Link into make_link() and
+// dialect_built() in dialect.cpp, in its own marked block.
 #pragma once
 
 #include <cstddef>
@@ -50,9 +51,10 @@ inline constexpr Dialect all_dialects[] = {Dialect::tcpcan, Dialect::socketcand,
 // One --listen DIALECT@[ADDR:]PORT[:BUS]:
 //   tcpcan@20010, socketcand@127.0.0.1:29536, canip@3334:can1, canip@[::1]:3334:can1
 // A PORT alone listens on the server's default address (--bind, or --host in the
-// original form). A one-colon form is ADDR:PORT unless the part before the colon is all
-// digits (then it is PORT:BUS); an IPv6 address goes in brackets. BUS is the rest, as
-// given to --can (it may hold ':', as fd:3,4 does).
+// original form). When the part before the first ':' is all digits it is the port and
+// the rest is BUS; otherwise it is ADDR, then PORT, then optionally ':' BUS. An IPv6
+// address goes in brackets. BUS is the rest, as given to --can (it may hold ':', as
+// fd:3,4 does).
 struct ListenSpec {
     Dialect dialect = Dialect::tcpcan;
     std::string address;  // empty: the server's default address
@@ -82,9 +84,16 @@ struct LinkSetup {
     std::string remote_bus;               // client: the bus asked of the server by name
     LogLimiter* limiter = nullptr;
     std::uint64_t now = 0;
+    // Each dialect's own settings go below its line (one block each keeps merges apart).
+    // socketcand:
+
+    // cannelloni:
+
+    // canip:
     // tcpcan: also serve canip_peer on the same port, told apart by the first bytes
     // (detect_link.hpp; canip_peer's command line, plaintext only).
     bool detect_canip = false;
+
 };
 
 struct MadeLink {

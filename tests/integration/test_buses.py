@@ -153,10 +153,29 @@ class TestBuses(BusTest):
         self.assertEqual(bus2.frames(), [], self.logs())
         self.assertEqual(c.frames(), ["789#03"], self.logs())
 
+    def test_listeners_on_two_addresses_serve_one_bus(self):
+        port_v4, port_v6 = free_port(), free_port()
+        server = self.start(
+            "server", ["server", "--can", "-", "--listen", "tcpcan@127.0.0.1:%d" % port_v4,
+                       "--listen", "tcpcan@[::1]:%d" % port_v6])
+        self.assertTrue(server.wait_err(r"listening on", count=2), self.logs())
+        self.assertIn("listening on 127.0.0.1:%d (bus tcpcan," % port_v4, server.err())
+        self.assertIn("listening on [::1]:%d (bus tcpcan," % port_v6, server.err())
+        v4 = self.start_client(port_v4, name="v4")
+        v6 = self.start_client(port_v6, name="v6", host="::1")
+        server.send(["123#01"])
+        self.wait_frames(v4, ["123#01"])
+        self.wait_frames(v6, ["123#01"])
+        v6.send(["456#02"])
+        self.wait_frames(server, ["456#02"])
+        self.wait_frames(v4, ["123#01", "456#02"])
+        self.stop(server, v4, v6)
+
     def test_one_bus_logs_and_counts_as_before(self):
         port = free_port()
         server = self.start_server(port, ["--stats", "0.2"])
-        self.assertIn("listening on 127.0.0.1:%d (bus -, protocol version 1 to 2" % port, server.err())
+        # The stdio bus is named as before: its candump interface word.
+        self.assertIn("listening on 127.0.0.1:%d (bus tcpcan, protocol version 1 to 2" % port, server.err())
         self.assertTrue(server.wait_err(r"\bstats: from_bus=0 "), self.logs())
         self.stop(server)
         self.assertNotIn("for bus", server.err(), self.logs())

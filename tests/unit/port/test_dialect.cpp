@@ -4,6 +4,7 @@
 #include <string>
 
 #include "dialect.hpp"
+#include "stdio_port.hpp"
 #include "tcpcan_link.hpp"
 
 using namespace tcpcan;
@@ -154,4 +155,25 @@ TEST_CASE("make_link: a dialect this build lacks is refused with a reason, not a
     }
     std::string why;
     CHECK(dialect_built(Dialect::tcpcan, Role::client, why));
+}
+
+TEST_CASE("--can fd:IN,OUT: two open descriptors, or a message naming what is wrong") {
+    int in = -1, out = -1;
+    std::string error;
+    CHECK_FALSE(parse_fd_bus("vcan0", in, out, error));  // not this form at all: no message
+    CHECK(error.empty());
+    CHECK_FALSE(parse_fd_bus("-", in, out, error));
+    CHECK(error.empty());
+    REQUIRE(parse_fd_bus("fd:0,2", in, out, error));  // stdin and stderr are open in a test run
+    CHECK(in == 0);
+    CHECK(out == 2);
+    for (const char* bad : {"fd:", "fd:3", "fd:3,", "fd:,4", "fd:a,4", "fd:3,4,5", "fd:-1,2", "fd:9999999,1"}) {
+        CAPTURE(std::string(bad));
+        error.clear();
+        CHECK_FALSE(parse_fd_bus(bad, in, out, error));
+        CHECK(error.find("expected fd:IN,OUT") != std::string::npos);
+    }
+    error.clear();
+    CHECK_FALSE(parse_fd_bus("fd:0,987", in, out, error));
+    CHECK(error == "--can fd:0,987: descriptor 987 is not open");
 }
