@@ -1,3 +1,11 @@
+// Wiring a dialect in: return true from its case in dialect_built() (per role if it has
+// only one side), build its Link in its case of make_link(), and put its settings in its
+// marked blocks (LinkSetup, BridgeConfig, the options in tools/tcpcan.cpp, start_link in
+// bridge.cpp). The Link's bus(): setup.bus when the listener is tied to one; otherwise a
+// dialect whose peer names a bus (peer_chooses_bus) looks the name up in *setup.buses and
+// must have settled it before agreed() turns true; the others use bus 0. A datagram
+// dialect (is_datagram) also needs the bridge to open a UDP socket instead of listen_tcp():
+// that is not there yet.
 #include "dialect.hpp"
 
 #include <algorithm>
