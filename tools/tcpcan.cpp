@@ -61,8 +61,6 @@ struct Options {
     std::string tls_psk_file, tls_cert, tls_key, tls_ca, tls_server_name, policy_file;
     std::vector<std::string> listen;
     std::string dialect = "tcpcan";
-    bool canip_form = false;     // `tcpcan server|client`, canip_peer's command line
-    bool dialect_given = false;  // --dialect on the command line or in --config
     std::string remote_bus;
     // Each dialect's own options go below its line (one block each keeps merges apart).
     // socketcand:
@@ -76,6 +74,8 @@ struct Options {
     int cannelloni_local_port = -1;
 
     // canip:
+    bool canip_form = false;     // `tcpcan server|client`, canip_peer's command line
+    bool dialect_given = false;  // --dialect on the command line or in --config
 
 };
 

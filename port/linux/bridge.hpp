@@ -47,10 +47,10 @@ struct BridgeConfig {
     std::uint16_t datagram_local_port = 0;
 
     // canip:
-
     // canip_peer's command line (`tcpcan server|client`), plaintext: the default listener,
     // and a client without --dialect, also speak canip_peer, told apart by the first bytes.
     bool detect_canip = false;
+
     std::uint32_t max_version = highest_version;
     std::uint32_t min_version = 1;  // refuse to agree below this (no fallback to 1 when 2)
     std::uint32_t features = feature::sequence | feature::resume;

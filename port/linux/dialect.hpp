@@ -94,10 +94,10 @@ struct LinkSetup {
     int fd = -1;                  // the connection's socket, to check its peer address
 
     // canip:
-
     // tcpcan: also serve canip_peer on the same port, told apart by the first bytes
     // (detect_link.hpp; canip_peer's command line, plaintext only).
     bool detect_canip = false;
+
 };
 
 struct MadeLink {

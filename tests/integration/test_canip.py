@@ -323,6 +323,20 @@ class TestCanipServer(CanipTest):
         self.assert_frames_on_wire(canip, SEQ, ["111#11"])
         self.stop(server, client, original)
 
+    def test_our_canip_client_and_server(self):
+        port = free_port()
+        server = self.start_server(port, ["--timestamps"])
+        client = self.start_client(port, ["--dialect", "canip", "--timestamps"], version=None)
+        self.assertTrue(client.wait_err(r"canip 4\.1 agreed, features SEQ,TS"), self.logs())
+        self.assertTrue(server.wait_err(r"canip 4\.1 agreed, features SEQ,TS"), self.logs())
+        server.send(["(1700000000.000042) can0 123#0102", "456##1AA", "7FF#R2", "1ABCDE0F#"])
+        client.send(["321#03"])
+        self.wait_frames(client, ["123#0102", "1ABCDE0F#"])
+        self.assertTrue(client.raw_lines()[0].startswith("(1700000000.000042) "), self.logs())
+        self.wait_frames(server, ["321#03"])
+        s_stats, c_stats = self.stop(server, client)
+        self.assertEqual((s_stats["sent"], s_stats["dropped"], c_stats["lost"]), (2, 2, 0), self.logs())
+
     def test_listen_canip_forces_the_dialect(self):
         port, tport = free_port(), free_port()
         server = self.start("server", ["server", "--can", "-", "--bind", "127.0.0.1", "--listen", "canip@%d" % port,

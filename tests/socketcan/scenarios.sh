@@ -39,7 +39,7 @@ declare -A ABOUT=(
     [restart_server]="the server is killed (SIGKILL) and restarted on the same port: the client reconnects"
     [bitrate]="--can-bitrate on a vcan: exit status 1 and a message that the bitrate cannot be set"
     [errors]="a missing interface exits 1 and names it; client --no-retry without a server exits non-zero"
-    [canip]="canip_peer's protocol on the shared port: a canip client (--dialect canip) and a tcpcan client on one server; classic frames exact both ways, FD and RTR dropped towards canip and counted"
+    [canip]="canip_peer's protocol on the shared port: a canip client (--dialect canip) and a tcpcan client on one server; classic frames exact both ways, FD and RTR dropped towards canip and counted; then a client without --dialect takes a canip listener's greeting"
     [two_buses]="one server on IF0 and IF1 (--can twice), a client joining each by name (--remote-bus), cangen on all four buses: every frame reaches its own bus's other side, none crosses"
     [tls_psk]="TLS 1.3 with pre-shared keys between two bridges: the reference frames both ways, identity in the logs; a wrong key is refused by name while they keep bridging"
     [socketcand]="a socketcand client (bash on /dev/tcp) opens IF1 of a two-bus server: its sends reach IF1 exactly, IF1's frames reach it as < frame >, IF0's never"
@@ -1250,6 +1250,32 @@ sc_canip() {
     expect_stat c to_bus "$nc"
     expect_stat c dropped 0
     say "canip: $nc classic frames exact both ways beside a tcpcan client; $nfd FD and $nrtr RTR frames dropped towards canip and counted"
+
+    # The client side of the rule: `tcpcan client` with no --dialect meets a server that
+    # greets at once (a canip listener) and becomes a canip client.
+    local port2=$((PORT + 1))
+    spawn s2 "$TCPCAN" server --can "$IF0" --bind 127.0.0.1 --listen "canip@$port2" "${LOGOPT[@]}"
+    wait_listening s2 "$port2"
+    spawn d "$TCPCAN" client --can "$IF1" --host 127.0.0.1 --port "$port2" "${LOGOPT[@]}"
+    poll 15 grep -q "speaks canip_peer's protocol: canip 4.1" "$W/d.log" || fail "d did not take the greeting for canip"
+    poll 5 grep -q 'canip 4.1 agreed, features SEQ' "$W/d.log" || fail "d logged no canip agreement"
+    ready "$IF0" 1
+    ready "$IF1" 1
+    capture e "$IF1"
+    send "$IF0" "$W/classic"
+    wait_count "$W/e.dump" "$nc" 10 || true
+    settle "$W/e.dump"
+    end_capture e
+    same "$IF0 -> canip listener -> detecting client -> $IF1" "$W/classic" "$W/e.dump"
+    capture f "$IF0"
+    send "$IF1" "$W/classic"
+    wait_count "$W/f.dump" "$nc" 10 || true
+    settle "$W/f.dump"
+    end_capture f
+    same "$IF1 -> detecting client -> canip listener -> $IF0" "$W/classic" "$W/f.dump"
+    stop_clean d
+    stop_clean s2
+    say "canip: a client without --dialect took a canip listener's greeting; $nc frames exact both ways"
 }
 
 run_one() {  # NAME WORKDIR PORT (in a fresh process, its own process group)
