@@ -59,6 +59,9 @@ class Harness {
 public:
     Harness(const SessionOptions& options, std::uint64_t now, bool ask_bus, bool refuse_bus)
         : options_(options), now_(now), session_(options, now), refuse_bus_(refuse_bus) {
+        if (!decltype(session_)::supports_resume || (options_.features & feature::sequence) == 0) {
+            options_.features &= ~feature::resume;  // a session without a replay buffer never offers it
+        }
         if (ask_bus) {
             FUZZ_CHECK(session_.request_bus("can1") == (options.role == Role::client));
             if (options.role == Role::client) {

@@ -210,6 +210,8 @@ class Session {
 public:
     using Stats = BasicSessionStats<typename Profile::Counter>;
     using ProfileType = Profile;
+    /// A replay buffer (ReplayFrames > 0) is what lets a session offer feature::resume.
+    static constexpr bool supports_resume = resumable;
 
     constexpr Session(const SessionOptions& options, std::uint64_t now)
         : options_(options), negotiator_(options.role, negotiation_config(options)) {
