@@ -31,11 +31,6 @@ bool all_digits(std::string_view text) {
     return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// A message for a dialect whose Link has not landed in this build.
-bool not_built(Dialect dialect, std::string& why) {
-    why = "the " + std::string(dialect_name(dialect)) + " dialect is not built yet";
-    return false;
-}
 
 }  // namespace
 
@@ -103,7 +98,8 @@ bool dialect_built(Dialect dialect, Role role, std::string& why) {
     case Dialect::canip:
         return true;
     }
-    return not_built(dialect, why);
+    why = "unknown dialect " + std::to_string(static_cast<int>(dialect));  // not a value of the enum
+    return false;
 }
 
 ListenParse parse_listen_spec(std::string_view text) {
