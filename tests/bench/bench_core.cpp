@@ -125,10 +125,16 @@ BENCHMARK(BM_Encode)->ArgNames({"len", "fd"})->Args({8, 0})->Args({64, 1});
 
 // ---- A Session pair, back to back ----------------------------------------------------
 // Client frames: send_frame (encode) -> output/consume_output -> server receive (decode,
-// sequence check) -> peek/pop bus frame. The sizes are the Linux bridge's.
+// sequence check) -> peek/pop bus frame. The sizes are the Linux bridge's. The Resume
+// variant is the same pair with feature::resume agreed, as two tcpcan peers run by default:
+// the client keeps every frame in its replay buffer (8,192, TcpcanLink's) until the
+// server's cumulative 'k' (every 32 frames handed over) comes back and releases it, so the
+// difference between the two is what acknowledged delivery costs per frame in the core.
 using BenchSession = Session<65536, 2048, 64, 64>;
+using ResumeBenchSession = Session<65536, 2048, 64, 64, FullProfile, 8192>;
 
-void move_bytes(BenchSession& from, BenchSession& to, std::uint64_t now) {
+template <class S>
+void move_bytes(S& from, S& to, std::uint64_t now) {
     const auto out = from.output();
     if (out.empty()) {
         return;
@@ -141,7 +147,8 @@ void move_bytes(BenchSession& from, BenchSession& to, std::uint64_t now) {
 }
 
 // Args: data length, FD (0/1), frames per batch handed over at once.
-void BM_SessionPair(benchmark::State& state) {
+template <class S, bool Resume>
+void session_pair(benchmark::State& state) {
     const auto len = static_cast<std::uint8_t>(state.range(0));
     const bool fd = state.range(1) != 0;
     const auto batch = static_cast<std::size_t>(state.range(2));
@@ -149,17 +156,26 @@ void BM_SessionPair(benchmark::State& state) {
     client_options.role = Role::client;
     SessionOptions server_options;
     server_options.role = Role::server;
+    if constexpr (Resume) {
+        client_options.features |= feature::resume;
+        server_options.features |= feature::resume;
+    }
     std::uint64_t now = 1;
-    auto client = std::make_unique<BenchSession>(client_options, now);
-    auto server = std::make_unique<BenchSession>(server_options, now);
+    auto client = std::make_unique<S>(client_options, now);
+    auto server = std::make_unique<S>(server_options, now);
+    if constexpr (Resume) {
+        server->set_resume_options({.token = 0x0123456789ABCDEFull});
+    }
     for (int i = 0; i < 8 && !(client->state() == SessionState::established &&
                                 server->state() == SessionState::established); ++i) {
         move_bytes(*client, *server, now);
         move_bytes(*server, *client, now);
     }
+    move_bytes(*client, *server, now);
+    move_bytes(*server, *client, now);  // the resume exchange ('r', then 't')
     if (client->state() != SessionState::established || server->state() != SessionState::established ||
-        client->version() != 2) {
-        fail("sessions did not agree on version 2");
+        client->version() != 2 || ((client->agreed_features() & feature::resume) != 0) != Resume) {
+        fail("sessions did not agree on version 2 (with resume as asked)");
     }
     Frame frame = make_frame(len, fd, 0);
     std::uint64_t delivered = 0;
@@ -177,6 +193,10 @@ void BM_SessionPair(benchmark::State& state) {
             server->pop_bus_frame();
             ++delivered;
         }
+        if constexpr (Resume) {
+            server->tick(now);  // the acknowledgement goes out every 32 frames (or 20 ms)
+            move_bytes(*server, *client, now);
+        }
         ++now;
     }
     benchmark::DoNotOptimize(checksum);
@@ -184,9 +204,22 @@ void BM_SessionPair(benchmark::State& state) {
         server->stats().sequence.lost != 0) {
         fail("session pair lost frames");
     }
+    if constexpr (Resume) {
+        if (client->replay_size() > 8192 - 64) {
+            fail("acknowledgements did not release the replay buffer");
+        }
+    }
     state.SetItemsProcessed(static_cast<std::int64_t>(delivered));
 }
+
+void BM_SessionPair(benchmark::State& state) { session_pair<BenchSession, false>(state); }
+void BM_SessionPairResume(benchmark::State& state) { session_pair<ResumeBenchSession, true>(state); }
 BENCHMARK(BM_SessionPair)
+    ->ArgNames({"len", "fd", "batch"})
+    ->Args({8, 0, 1})
+    ->Args({8, 0, 64})
+    ->Args({64, 1, 64});
+BENCHMARK(BM_SessionPairResume)
     ->ArgNames({"len", "fd", "batch"})
     ->Args({8, 0, 1})
     ->Args({8, 0, 64})
