@@ -989,11 +989,17 @@ private:
     [[nodiscard]] constexpr SendResult keep_for_replay(const Frame& frame, std::uint64_t now) {
         if constexpr (resumable) {
             const std::uint32_t sequence = next_sequence_++;  // a frame not kept leaves a gap the peer sees
-            if (resume_.replay.full()) {
+            // Filled in place: a temporary copied in costs a store-forwarding stall per frame.
+            ReplayEntry* kept = resume_.replay.push_slot();
+            if (kept == nullptr) {
                 ++stats_.drop_replay_full;
                 return SendResult::output_full;
             }
-            (void)resume_.replay.push(ReplayEntry{to_stored(frame), sequence, static_cast<Counter>(now), false, false});
+            kept->frame = to_stored(frame);
+            kept->sequence = sequence;
+            kept->queued_us = static_cast<Counter>(now);
+            kept->sent = false;
+            kept->expired = false;
             if (resume_.sent + 1 == resume_.replay.size() && resume_.phase == ResumePhase::running &&
                 state_ == SessionState::established) {
                 // Nothing waits before it (the usual case): encoded from `frame` directly.
@@ -1512,17 +1518,28 @@ private:
             ++stats_.filtered_out;
             return true;
         }
-        QueuedFrame queued{};
-        queued.arrived_us = static_cast<Counter>(now);
-        if constexpr (resumable) {
-            queued.sequence = m.sequence;  // acknowledged once it has left the queue (ack_point())
-        }
         if constexpr (Profile::fd_frames) {
-            queued.frame = m.frame;
+            // Filled in place: a temporary of this size copied in costs a store-forwarding
+            // stall per frame.
+            QueuedFrame* queued = bus_queue_.push_slot();
+            if (queued == nullptr) {
+                ++stats_.drop_bus_queue_full;
+                return true;
+            }
+            queued->arrived_us = static_cast<Counter>(now);
+            if constexpr (resumable) {
+                queued->sequence = m.sequence;  // acknowledged once it has left the queue (ack_point())
+            }
+            queued->frame = m.frame;
         } else {
             if (m.frame.is_fd()) {
                 ++stats_.drop_not_classic;  // valid on the wire, but this bus cannot carry it
                 return true;
+            }
+            QueuedFrame queued{};
+            queued.arrived_us = static_cast<Counter>(now);
+            if constexpr (resumable) {
+                queued.sequence = m.sequence;
             }
             queued.frame.id = m.frame.id;
             queued.frame.len = m.frame.len;
@@ -1530,9 +1547,9 @@ private:
             for (std::size_t i = 0; i < max_classic_length; ++i) {
                 queued.frame.data[i] = m.frame.data[i];
             }
-        }
-        if (!bus_queue_.push(queued)) {
-            ++stats_.drop_bus_queue_full;
+            if (!bus_queue_.push(queued)) {
+                ++stats_.drop_bus_queue_full;
+            }
         }
         return true;
     }

@@ -19,6 +19,16 @@ public:
         ++count_;
         return true;
     }
+    // The slot behind the last element, now part of the queue, for the caller to fill in
+    // place (no temporary to copy); null when full. It holds whatever it held before.
+    [[nodiscard]] constexpr T* push_slot() {
+        if (full()) {
+            return nullptr;
+        }
+        T* slot = &slots_[(head_ + count_) % Capacity];
+        ++count_;
+        return slot;
+    }
     [[nodiscard]] constexpr T& front() { return slots_[head_]; }
     [[nodiscard]] constexpr const T& front() const { return slots_[head_]; }
     // The element `i` places behind the front (i < size()).
