@@ -1414,7 +1414,10 @@ class TestAdversarial(BridgeTest):
 
 
 # ---------------------------------------------------------------------------------------
-def main(argv):
+def run_tests(module_name, argv):
+    """The main() of every integration test file that runs the tcpcan program: --tcpcan PATH
+    (or $TCPCAN), then the test classes named (all when none), and a closing "P passed,
+    F failed" line, which scripts/test_report.py counts."""
     global TCPCAN
     args = list(argv[1:])
     if len(args) >= 2 and args[0] == "--tcpcan":
@@ -1426,7 +1429,7 @@ def main(argv):
         return 1
     TCPCAN = os.path.abspath(TCPCAN)
     loader = unittest.TestLoader()
-    module = sys.modules[__name__]
+    module = sys.modules[module_name]
     suite = loader.loadTestsFromNames(args, module) if args else loader.loadTestsFromModule(module)
     runner = unittest.TextTestRunner(stream=sys.stdout, verbosity=2)
     result = runner.run(suite)
@@ -1435,6 +1438,10 @@ def main(argv):
     print("%d passed, %d failed" % (passed, failed))
     sys.stdout.flush()
     return 0 if failed == 0 and result.testsRun > 0 else 1
+
+
+def main(argv):
+    return run_tests(__name__, argv)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import struct
 import subprocess
 import sys
 import time
-import unittest
 
 import test_bridge
 from test_bridge import LINE_RE, BridgeTest, Proc, free_port, parse_stats
@@ -298,18 +297,7 @@ class TestBusCommandLine(BusTest):
 
 
 def main(argv):
-    args = list(argv[1:])
-    if len(args) >= 2 and args[0] == "--tcpcan":
-        test_bridge.TCPCAN = os.path.abspath(args[1])
-        args = args[2:]
-    if not test_bridge.TCPCAN or not os.access(test_bridge.TCPCAN, os.X_OK):
-        print(__doc__)
-        return 2
-    module = sys.modules[__name__]
-    loader = unittest.TestLoader()
-    suite = loader.loadTestsFromNames(args, module) if args else loader.loadTestsFromModule(module)
-    result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(suite)
-    return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
+    return test_bridge.run_tests(__name__, argv)
 
 
 if __name__ == "__main__":

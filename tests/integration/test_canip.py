@@ -10,14 +10,12 @@ Bytes on the wire are checked against the stdio bus ('-') on our side.
 
 Usage: test_canip.py [--tcpcan PATH] [unittest names, e.g. TestCanipServer]
 """
-import os
 import re
 import socket
 import struct
 import sys
 import threading
 import time
-import unittest
 
 import test_bridge
 from test_bridge import BridgeTest, free_port, parse_stats
@@ -458,20 +456,7 @@ class TestCanipBuses(BusTest, CanipTest):
 
 
 def main(argv):
-    args = list(argv[1:])
-    if len(args) >= 2 and args[0] == "--tcpcan":
-        test_bridge.TCPCAN = os.path.abspath(args[1])
-        args = args[2:]
-    if not test_bridge.TCPCAN or not os.access(test_bridge.TCPCAN, os.X_OK):
-        print(__doc__)
-        return 2
-    module = sys.modules[__name__]
-    loader = unittest.TestLoader()
-    suite = loader.loadTestsFromNames(args, module) if args else loader.loadTestsFromModule(module)
-    result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(suite)
-    failed = len(result.failures) + len(result.errors)
-    print("%d passed, %d failed" % (result.testsRun - failed - len(result.skipped), failed))
-    return 0 if result.wasSuccessful() and result.testsRun > 0 else 1
+    return test_bridge.run_tests(__name__, argv)
 
 
 if __name__ == "__main__":

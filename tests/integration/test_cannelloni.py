@@ -15,7 +15,6 @@ import struct
 import subprocess
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_bridge  # noqa: E402  (Proc, BridgeTest, free_port: the process harness)
@@ -435,25 +434,7 @@ class TestCannelloniUdp(CannelloniTest):
 
 
 def main(argv):
-    args = list(argv[1:])
-    if len(args) >= 2 and args[0] == "--tcpcan":
-        test_bridge.TCPCAN = os.path.abspath(args[1])
-        args = args[2:]
-    elif os.environ.get("TCPCAN"):
-        test_bridge.TCPCAN = os.path.abspath(os.environ["TCPCAN"])
-    if not test_bridge.TCPCAN or not os.access(test_bridge.TCPCAN, os.X_OK):
-        print("tcpcan executable not found: pass --tcpcan PATH or set TCPCAN")
-        print("0 passed, 1 failed")
-        return 1
-    loader = unittest.TestLoader()
-    module = sys.modules[__name__]
-    suite = loader.loadTestsFromNames(args, module) if args else loader.loadTestsFromModule(module)
-    result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    passed = result.testsRun - failed - len(result.skipped) - len(result.expectedFailures)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.stdout.flush()
-    return 0 if failed == 0 and result.testsRun > 0 else 1
+    return test_bridge.run_tests(__name__, argv)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ import struct
 import sys
 import threading
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_bridge as tb  # noqa: E402  (Proc, BridgeTest, parse_stats, free_port)
@@ -624,24 +623,7 @@ class TestFreshSession(ResumeTest):
 
 
 def main(argv):
-    args = list(argv[1:])
-    if len(args) >= 2 and args[0] == "--tcpcan":
-        tb.TCPCAN = args[1]
-        args = args[2:]
-    if not tb.TCPCAN or not os.access(tb.TCPCAN, os.X_OK):
-        print("tcpcan executable not found: pass --tcpcan PATH or set TCPCAN (got %r)" % tb.TCPCAN)
-        print("0 passed, 1 failed")
-        return 1
-    tb.TCPCAN = os.path.abspath(tb.TCPCAN)
-    loader = unittest.TestLoader()
-    module = sys.modules[__name__]
-    suite = loader.loadTestsFromNames(args, module) if args else loader.loadTestsFromModule(module)
-    result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    passed = result.testsRun - failed - len(result.skipped) - len(result.expectedFailures)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.stdout.flush()
-    return 0 if failed == 0 and result.testsRun > 0 else 1
+    return tb.run_tests(__name__, argv)
 
 
 if __name__ == "__main__":
