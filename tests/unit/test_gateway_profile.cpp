@@ -516,3 +516,34 @@ TEST_CASE("a custom profile: a gateway with a local subscription keeps room for 
     CHECK(peer.send_frame(make_frame(0x200, 1), 5) == SendResult::filtered);
     CHECK(drain_bus(peer, 5).size() == queued);
 }
+
+TEST_CASE("gateway: no bus request (profile bus_request = false): not offered, not asked, a 'b' is refused") {
+    // A client gateway cannot ask for a bus by name...
+    SessionOptions client_options;
+    GatewaySession client(client_options, 0);
+    CHECK_FALSE(client.request_bus("can1"));
+    // ... and against a server that offers BUS the feature is not agreed, so no bus is pending.
+    SessionOptions offering = server_options();
+    offering.features |= feature::bus;
+    FullSession server(offering, 0);
+    pump(client, server, 1);
+    REQUIRE(client.state() == SessionState::established);
+    CHECK((client.agreed_features() & feature::bus) == 0);
+    CHECK_FALSE(client.bus_pending());
+    CHECK_FALSE(server.bus_pending());
+
+    // A gateway server never offers it either; a 'b' from the peer is a named protocol error.
+    FullSession peer({}, 0);
+    GatewaySession gateway(server_options(), 0);
+    pump(peer, gateway, 1);
+    REQUIRE(gateway.state() == SessionState::established);
+    (void)events(gateway);
+    const std::uint8_t bus_message[] = {'b', 4, 'c', 'a', 'n', '1'};
+    (void)gateway.receive(bus_message, 2);
+    CHECK(gateway.is_closed());
+    bool named = false;
+    for (const Event& e : events(gateway)) {
+        named = named || (e.type == EventType::protocol_error && e.error == ProtocolError::unexpected_bus_message);
+    }
+    CHECK(named);
+}
