@@ -1168,8 +1168,8 @@ private:
             Link& link = *c.link;
             link.tick(now_);
             flush(c);
-            if (!config_.serve && link.ready() && !link.closed() && link.tcpcan_session() != nullptr &&
-                link.tcpcan_session()->version() != 0) {
+            const TcpcanLink* session = link.tcpcan_session();
+            if (!config_.serve && session != nullptr && link.ready() && !link.closed() && session->version() != 0) {
                 resume_backoff_.connected(now_);  // resumed (or new): the next loss retries fast again
             }
             if (!c.attached && link.agreed() && !link.closed()) {
