@@ -28,7 +28,8 @@
 #   recv      frames the probe read at the far end; recv/s is their rate, first to last
 #   lost      sent - recv; `counted` is what tcpcan's final statistics lines call dropped
 #             (both processes), `uncounted` = lost - counted - kernel backlog drops
-#   cpu       utime+stime of the tcpcan processes (/proc/PID/stat) per received frame, in µs;
+#   cpu       utime+stime of the tcpcan processes (/proc/PID/stat) per received frame, in µs
+#             (user_us in the TSV: utime alone, the share spent in tcpcan's own code);
 #             also their on-CPU time from /proc/PID/task/*/schedstat, and the whole machine's
 #             busy time (/proc/stat: every CPU, all processes, softirqs; this is the only CPU
 #             figure for vcan and cangw, whose work is done in the kernel)
@@ -107,6 +108,16 @@ proc_ticks() {  # utime+stime of PIDS, in clock ticks
         rest=${rest##*) }
         read -r -a f <<<"$rest"
         n=$((n + f[11] + f[12]))   # fields 14 and 15 of stat, counted after "pid (comm) "
+    done
+    printf '%s' "$n"
+}
+proc_user_ticks() {  # utime of PIDS alone (user space), in clock ticks
+    local p n=0 rest
+    for p in "${PIDS[@]}"; do
+        rest=$(cat /proc/"$p"/stat 2>/dev/null) || continue
+        rest=${rest##*) }
+        read -r -a f <<<"$rest"
+        n=$((n + f[11]))
     done
     printf '%s' "$n"
 }
@@ -289,19 +300,19 @@ stop_system() {  # SYSTEM: ends it; for tcpcan, COUNTED = drops both statistics 
 }
 
 # --- one run -------------------------------------------------------------------------------
-HEADER="rep	scenario	system	sent	recv	send_fps	recv_fps	lost	counted	backlog	uncounted	cpu_us	sched_us	machine_us	syscalls	wakeups	p50_us	p90_us	p99_us	p999_us	max_us	syscalls_by_call"
+HEADER="rep	scenario	system	sent	recv	send_fps	recv_fps	lost	counted	backlog	uncounted	cpu_us	user_us	sched_us	machine_us	syscalls	wakeups	p50_us	p90_us	p99_us	p999_us	max_us	syscalls_by_call"
 
 # The machine's busy time is read last before and first after the window, so the snapshots'
 # own processes (cheap as they are) stay out of it as far as possible.
 before_window() {
-    B_TICKS=$(proc_ticks) B_SCHED=$(proc_sched_ns) B_SW=$(proc_switches)
+    B_TICKS=$(proc_ticks) B_USER=$(proc_user_ticks) B_SCHED=$(proc_sched_ns) B_SW=$(proc_switches)
     B_BACKLOG=$(backlog_drops) B_TX=$(tx_packets "$IF0")
     syscall_start
     B_BUSY=$(system_busy_ticks)
 }
 after_window() {
     A_BUSY=$(system_busy_ticks)
-    A_TICKS=$(proc_ticks) A_SCHED=$(proc_sched_ns) A_SW=$(proc_switches)
+    A_TICKS=$(proc_ticks) A_USER=$(proc_user_ticks) A_SCHED=$(proc_sched_ns) A_SW=$(proc_switches)
     A_BACKLOG=$(backlog_drops) A_TX=$(tx_packets "$IF0")
     syscall_stop "$W/syscalls"
 }
@@ -311,7 +322,7 @@ per_frame() { awk -v v="$1" -v n="$2" -v s="$3" 'BEGIN { if (n > 0) printf "%.2f
 
 record() {  # rep scenario system recv send_fps recv_fps p50 p90 p99 p999 max
     local rep=$1 scenario=$2 system=$3 recv=$4 send_fps=$5 recv_fps=$6 hz sent lost backlog uncounted
-    local cpu=- sched=- wake=- sys=- by=- machine
+    local cpu=- user=- sched=- wake=- sys=- by=- machine
     hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
     sent=$((A_TX - B_TX))
     lost=$((sent - recv))
@@ -321,13 +332,14 @@ record() {  # rep scenario system recv send_fps recv_fps p50 p90 p99 p999 max
     machine=$(per_frame $((A_BUSY - B_BUSY)) "$recv" $((1000000 / hz)))
     if [[ $system == tcpcan || $system == baseline ]]; then
         cpu=$(per_frame $((A_TICKS - B_TICKS)) "$recv" $((1000000 / hz)))
+        user=$(per_frame $((A_USER - B_USER)) "$recv" $((1000000 / hz)))
         sched=$(per_frame $((A_SCHED - B_SCHED)) "$recv" 0.001)
         wake=$(per_frame $((A_SW - B_SW)) "$recv" 1)
         if [[ -s $W/syscalls ]]; then read -r sys by <<<"$(syscall_delta "$W/syscalls" "$recv")"; fi
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$rep" "$scenario" "$system" "$sent" "$recv" "$send_fps" "$recv_fps" "$lost" "$COUNTED" "$backlog" \
-        "$uncounted" "$cpu" "$sched" "$machine" "$sys" "$wake" "$7" "$8" "$9" "${10}" "${11}" "$by" >>"$TSV"
+        "$uncounted" "$cpu" "$user" "$sched" "$machine" "$sys" "$wake" "$7" "$8" "$9" "${10}" "${11}" "$by" >>"$TSV"
     say "$(printf '%-16s %-9s sent %6s recv %6s (%6s/s) lost %5s (counted %s) cpu %6s µs/frame, syscalls %5s, wakeups %5s/frame%s' \
         "$scenario" "$system" "$sent" "$recv" "$recv_fps" "$lost" "$COUNTED" "$cpu" "$sys" "$wake" \
         "$([[ $7 != - ]] && printf ', p50/p99 %s/%s µs' "$7" "$9")")"

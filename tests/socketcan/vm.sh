@@ -25,6 +25,10 @@
 #                      unusable, else kvm)
 #   TCPCAN_VM_TIMEOUT  default for --timeout
 #   TCPCAN_VM_MEM      guest memory in MiB (default 1024); TCPCAN_VM_SMP: vCPUs (default 2)
+#   TCPCAN_VM_ICOUNT=N instruction-counted time (TCG only): every guest instruction advances
+#                      the guest's clock by 2^N ns, so the CPU time the guest charges its
+#                      processes counts their instructions (kernel included), not the host's
+#                      load; the benchmark uses it (bench.sh). Empty: real time (default).
 #   TCPCAN_VM_KERNEL_PKG  kernel package to use (default: what linux-image-amd64 depends on)
 #   TCPCAN_VM_KEEP=1   keep the per-run work folder (initramfs, console log)
 #
@@ -408,6 +412,13 @@ choose_accel() {
         tcg) accel=(-accel tcg -cpu max) ;;
         *) die "TCPCAN_VM_ACCEL must be kvm or tcg" ;;
     esac
+    local icount=${TCPCAN_VM_ICOUNT:-}
+    if [[ -n $icount ]]; then
+        [[ $icount =~ ^[0-9]$ ]] || die "TCPCAN_VM_ICOUNT must be a shift from 0 to 9"
+        [[ $want == tcg ]] || die "TCPCAN_VM_ICOUNT needs TCPCAN_VM_ACCEL=tcg"
+        # icount needs the single-threaded TCG: the vCPUs take turns on one host thread.
+        accel=(-accel tcg,thread=single -cpu max -icount "shift=$icount,sleep=on")
+    fi
 }
 
 main() {
