@@ -29,6 +29,13 @@
 # `clocksource=tsc tsc=reliable`: the emulated CPU's TSC is otherwise not trusted, the VM falls
 # back to the HPET, and then every clock_gettime() is a real system call (as it is not on
 # hardware with a usable TSC or the arm architected timer).
+# TCPCAN_BENCH_ICOUNT: in the VM, the guest's time counts instructions (vm.sh's
+# TCPCAN_VM_ICOUNT), by default shift 1: 2 ns per instruction, about a Raspberry Pi Zero's
+# speed. Then the CPU time the guest charges a process is its instructions, kernel included,
+# whatever else the host is doing, so runs repeat and ratios are not host noise. It needs
+# qemu's single-threaded TCG and one vCPU (two vCPUs with icount hang at SMP bring-up in
+# qemu 7.2; a Pi Zero has one core as well). `off` gives the real-time, 2-vCPU VM (KVM where
+# usable), where CPU figures follow the host's load.
 # Exit status: 0 when the benchmark ran (whatever it measured), 2 for bad arguments, 99 when
 # the VM failed.
 set -euo pipefail
@@ -96,6 +103,12 @@ run_native() {  # in a network namespace of its own, so the host's interfaces st
 }
 
 run_vm() {
+    local icount=${TCPCAN_BENCH_ICOUNT:-1}
+    if [[ $icount != off ]]; then
+        [[ $icount =~ ^[0-9]$ ]] || die "TCPCAN_BENCH_ICOUNT must be a shift from 0 to 9, or off"
+        export TCPCAN_VM_ACCEL=tcg TCPCAN_VM_ICOUNT=$icount TCPCAN_VM_SMP=1
+        log "instruction-counted time in the VM: 2^$icount ns per instruction, one vCPU (TCPCAN_BENCH_ICOUNT=off for real time)"
+    fi
     local adds=(--add "$tcpcan=tcpcan" --add "$probe=bench_probe" --add "$HERE/bench_scenarios.sh") b=() envs=() v rc
     if [[ -n $baseline ]]; then
         adds+=(--add "$baseline=tcpcan-baseline")

@@ -31,8 +31,9 @@
 #   cpu       utime+stime of the tcpcan processes (/proc/PID/stat) per received frame, in µs
 #             (user_us in the TSV: utime alone, the share spent in tcpcan's own code);
 #             also their on-CPU time from /proc/PID/task/*/schedstat, and the whole machine's
-#             busy time (/proc/stat: every CPU, all processes, softirqs; this is the only CPU
-#             figure for vcan and cangw, whose work is done in the kernel)
+#             busy time (/proc/schedstat's time running tasks on every CPU, softirqs included,
+#             or /proc/stat's ticks; this is the only CPU figure for vcan and cangw, whose
+#             work is done in the kernel)
 #   syscalls  system calls of the tcpcan processes per frame: an ftrace histogram on
 #             raw_syscalls:sys_enter, keyed by thread and system call and filtered to the
 #             tcpcan threads, set only for their runs (tracefs, CONFIG_HIST_TRIGGERS); the
@@ -138,10 +139,17 @@ proc_switches() {
     done
     printf '%s' "$n"
 }
-system_busy_ticks() {  # user nice system irq softirq steal of all CPUs, in clock ticks
-    local _ user nice system idle iowait irq softirq steal
+system_busy_ns() {  # time every CPU spent running tasks, in ns
+    # /proc/schedstat's rq_cpu_time (field 7 of a cpu line; the idle task is not counted)
+    # comes from the scheduler's clock. /proc/stat's tick counts are the fallback: with
+    # instruction-counted time in the VM (bench.sh) they swing between all busy and all idle.
+    local ns
+    ns=$(awk '$1 ~ /^cpu[0-9]+$/ { n += $8; seen = 1 } END { if (seen) printf "%d", n }' /proc/schedstat 2>/dev/null)
+    if [[ -n $ns ]]; then printf '%s' "$ns"; return; fi
+    local _ user nice system idle iowait irq softirq steal hz
     read -r _ user nice system idle iowait irq softirq steal _ </proc/stat
-    printf '%s' $((user + nice + system + irq + softirq + steal))
+    hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+    printf '%s' $(((user + nice + system + irq + softirq + steal) * (1000000000 / hz)))
 }
 backlog_drops() {
     awk 'function hex(s,  i, v) { v = 0; s = toupper(s)
@@ -308,10 +316,10 @@ before_window() {
     B_TICKS=$(proc_ticks) B_USER=$(proc_user_ticks) B_SCHED=$(proc_sched_ns) B_SW=$(proc_switches)
     B_BACKLOG=$(backlog_drops) B_TX=$(tx_packets "$IF0")
     syscall_start
-    B_BUSY=$(system_busy_ticks)
+    B_BUSY=$(system_busy_ns)
 }
 after_window() {
-    A_BUSY=$(system_busy_ticks)
+    A_BUSY=$(system_busy_ns)
     A_TICKS=$(proc_ticks) A_USER=$(proc_user_ticks) A_SCHED=$(proc_sched_ns) A_SW=$(proc_switches)
     A_BACKLOG=$(backlog_drops) A_TX=$(tx_packets "$IF0")
     syscall_stop "$W/syscalls"
@@ -329,7 +337,7 @@ record() {  # rep scenario system recv send_fps recv_fps p50 p90 p99 p999 max
     backlog=$((A_BACKLOG - B_BACKLOG))
     uncounted=$((lost - backlog))
     [[ $COUNTED != - ]] && uncounted=$((uncounted - COUNTED))
-    machine=$(per_frame $((A_BUSY - B_BUSY)) "$recv" $((1000000 / hz)))
+    machine=$(per_frame $((A_BUSY - B_BUSY)) "$recv" 0.001)
     if [[ $system == tcpcan || $system == baseline ]]; then
         cpu=$(per_frame $((A_TICKS - B_TICKS)) "$recv" $((1000000 / hz)))
         user=$(per_frame $((A_USER - B_USER)) "$recv" $((1000000 / hz)))
