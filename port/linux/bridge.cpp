@@ -1113,6 +1113,10 @@ private:
             bus.readable = false;
         }
         drain_to_bus();
+        // Those frames go to the bus now, before any connection's output is sent: an
+        // acknowledgement sent first would delay them by a TCP send (issue 14: p99 at
+        // 1,000 frames/s rose 18 % with every 20th frame waiting behind a `k`).
+        flush_buses();
         if (beacon_) {
             beacon_->send_if_due(now_, limiter_);
         }
@@ -1195,11 +1199,16 @@ private:
             loop_.set_interest(c.fd, events);
             ++i;
         }
-        // Frames staged by the bus port (one sendmmsg, or stdout's buffer) still waiting count as busy.
+        flush_buses();
         for (std::size_t index = 0; index < bus_slots_.size(); ++index) {
-            BusSlot& bus = bus_slots_[index];
-            bus.busy = !bus.port->flush() || bus.busy;
             update_bus_watch(index);
+        }
+    }
+
+    // Frames staged by a bus port (one sendmmsg, or stdout's buffer) still waiting count as busy.
+    void flush_buses() {
+        for (BusSlot& bus : bus_slots_) {
+            bus.busy = !bus.port->flush() || bus.busy;
         }
     }
 
