@@ -105,12 +105,16 @@ std::string format_bound(double value) {
 }
 
 // A duration in `unit` (seconds or milliseconds): finite, 0 = off where `zero_means` names what 0
-// does, otherwise from 1 ms to 1 day, and no finer than the microseconds the bridge counts in.
-CLI::Validator duration(const std::string& unit, double units_per_second, const std::string& zero_means) {
-    const double low = 0.001 * units_per_second;
+// does, otherwise from `shortest` (1 ms unless given, in µs) to 1 day, and no finer than the
+// microseconds the bridge counts in.
+CLI::Validator duration(const std::string& unit, double units_per_second, const std::string& zero_means,
+                        unsigned shortest_us = 1000) {
+    const double low = shortest_us * 1e-6 * units_per_second;
     const double high = 86400 * units_per_second;
+    const std::string shortest = shortest_us % 1000 == 0 ? std::to_string(shortest_us / 1000) + " ms"
+                                                         : std::to_string(shortest_us) + " µs";
     const std::string range = (zero_means.empty() ? "" : "0 (" + zero_means + ") or ") + format_bound(low) + " to " +
-                              format_bound(high) + " " + unit + " (1 ms to 1 day)";
+                              format_bound(high) + " " + unit + " (" + shortest + " to 1 day)";
     return CLI::Validator(
         [=](std::string& text) -> std::string {
             double value = 0;
@@ -178,7 +182,7 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--max-clients", o.max_clients, "most clients served at once")->default_val(16)->transform(decimal_integer(1, 1024));
     app.add_option("--max-pending", o.max_pending, "server: most connections still negotiating (a new one closes the oldest), and TLS handshakes under way (more are refused)")->default_val(64)->transform(decimal_integer(1, 4096));
     app.add_option("--evict-idle", o.evict_idle_s, "server, when full: a client silent this many seconds makes room for a new one")->default_val(2)->check(duration("seconds", 1, "any established session"));
-    app.add_option("--latency-budget", o.latency_budget_ms, "read the bus at most every MS milliseconds after a short read: fewer wake-ups per frame for up to MS of added latency")->check(duration("milliseconds", 1000, "off"));
+    app.add_option("--latency-budget", o.latency_budget_ms, "read the bus at most every MS milliseconds after a short read: fewer wake-ups per frame for up to MS of added latency")->check(duration("milliseconds", 1000, "off", 10));
     app.add_option("--allow-transmit", o.allow_transmit, "only peer frames matching SPEC reach the bus (repeatable; the rest are counted)");
     app.add_flag("--read-only", o.read_only, "server: refuse frames from clients (they are counted)");
     app.add_option("--tls-psk-file", o.tls_psk_file, "TLS 1.3 with pre-shared keys: IDENTITY:HEXKEY lines (mode 600)");

@@ -143,6 +143,18 @@ class TestDurations(CliTest):
         self.assertIn("1 to 86400000 milliseconds", err)
         self.assert_refused(["server", "--can", "-", "--max-age", "86400001"], "--max-age", "out of range")
 
+    def test_latency_budget_goes_down_to_10_microseconds(self):
+        err = self.assert_refused(["server", "--can", "-", "--latency-budget", "0.005"], "--latency-budget",
+                                  "'0.005'", "out of range")
+        self.assertIn("0 (off) or 0.01 to 86400000 milliseconds (10 µs to 1 day)", err)
+        self.assert_refused(["server", "--can", "-", "--latency-budget", "0.0105"], "--latency-budget",
+                            "1 microsecond")
+        port = free_port()
+        p, err = self.start_server(["server", "--can", "-", "--bind", "127.0.0.1", "--port", str(port),
+                                    "--latency-budget", "0.25"])
+        self.assertIn("listening on 127.0.0.1:%d" % port, err)
+        self.assertIsNone(p.poll())
+
     def test_good_values_start(self):
         port = free_port()
         p, err = self.start_server(["server", "--can", "-", "--bind", "127.0.0.1", "--port", str(port),
