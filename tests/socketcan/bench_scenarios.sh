@@ -144,7 +144,7 @@ system_busy_ns() {  # time every CPU spent running tasks, in ns
     # comes from the scheduler's clock. /proc/stat's tick counts are the fallback: with
     # instruction-counted time in the VM (bench.sh) they swing between all busy and all idle.
     local ns
-    ns=$(awk '$1 ~ /^cpu[0-9]+$/ { n += $8; seen = 1 } END { if (seen) printf "%d", n }' /proc/schedstat 2>/dev/null)
+    ns=$(awk '$1 ~ /^cpu[0-9]+$/ { n += $8; seen = 1 } END { if (seen) printf "%.0f", n }' /proc/schedstat 2>/dev/null)
     if [[ -n $ns ]]; then printf '%s' "$ns"; return; fi
     local _ user nice system idle iowait irq softirq steal hz
     read -r _ user nice system idle iowait irq softirq steal _ </proc/stat
@@ -243,7 +243,7 @@ stats_line() { grep ' stats: ' "$1" 2>/dev/null | tail -n 1; }
 stat_of() { stats_line "$1" | tr ' ' '\n' | sed -n "s/^$2=\([0-9][0-9]*\).*/\1/p" | tail -n 1; }
 
 start_system() {  # SYSTEM -> sets RX_IF, PIDS
-    local system=$1 bin i
+    local system=$1 bin i p
     PIDS=()
     RX_IF=$IF1
     case $system in
@@ -261,6 +261,7 @@ start_system() {  # SYSTEM -> sets RX_IF, PIDS
                 extra=(${TCPCAN_BENCH_BASELINE_ARGS:-})
             fi
             PORT=$((PORT + 1))
+            rm -f "$W/server.log" "$W/client.log"  # the last run's lines must not answer for this one's
             "$bin" server --can "$IF0" --bind 127.0.0.1 --port "$PORT" "${extra[@]}" >"$W/server.log" 2>&1 </dev/null &
             PIDS+=($!)
             for ((i = 0; i < 100; i++)); do
@@ -278,6 +279,10 @@ start_system() {  # SYSTEM -> sets RX_IF, PIDS
             grep -qE 'version [0-9]+ agreed' "$W/client.log" || {
                 say "$system: the client did not agree on a version within 30 s"
                 tail -n 5 "$W/server.log" "$W/client.log"
+                for p in "${PIDS[@]}"; do  # where each process waits
+                    say "pid $p: $(tr '\0' ' ' </proc/"$p"/cmdline 2>/dev/null | cut -c1-60) state $(awk '{print $3}' /proc/"$p"/stat 2>/dev/null) wchan $(cat /proc/"$p"/wchan 2>/dev/null)"
+                    head -n 12 /proc/"$p"/stack 2>/dev/null
+                done
                 stop_system "$system"
                 return 1
             }
