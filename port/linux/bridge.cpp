@@ -1071,7 +1071,10 @@ private:
         }
         for (int round = 0; round < 16 && router_->read_allowed(index, bus.port->paced(), now_); ++round) {
             const std::size_t n = bus.port->read(frames_);
-            if (n < frames_.size() && config_.latency_budget_us != 0) {
+            // A read that found some frames but not a batch starts a quiet while: the bus is
+            // read again only when it ends, so the frames of that while go on together. A read
+            // that found none does not: the next frame is read as soon as it comes.
+            if (n > 0 && n < frames_.size() && config_.latency_budget_us != 0) {
                 bus.quiet_until = now_ + config_.latency_budget_us;
             }
             for (std::size_t i = 0; i < n; ++i) {
@@ -1107,7 +1110,12 @@ private:
     void service() {
         for (std::size_t index = 0; index < bus_slots_.size(); ++index) {
             BusSlot& bus = bus_slots_[index];
-            if (bus.readable || bus.port->read_always_ready()) {
+            // A quiet while that ended is read at once: epoll was not asked about the bus during it.
+            const bool quiet_ended = bus.quiet_until != 0 && now_ >= bus.quiet_until;
+            if (bus.readable || quiet_ended || bus.port->read_always_ready()) {
+                if (quiet_ended) {
+                    bus.quiet_until = 0;
+                }
                 read_bus(index);
             }
             bus.readable = false;

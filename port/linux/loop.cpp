@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <ctime>
 #include <cstring>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -67,11 +68,18 @@ void EventLoop::forget(int fd) { set_interest(fd, 0); }
 
 std::span<const epoll_event> EventLoop::wait(std::uint64_t deadline_us) {
     const std::uint64_t before = monotonic_us();
-    int timeout_ms = 0;
-    if (deadline_us > before) {
-        timeout_ms = static_cast<int>(std::min<std::uint64_t>((deadline_us - before + 999) / 1000, 1000));
+    const std::uint64_t timeout_us = deadline_us > before ? std::min<std::uint64_t>(deadline_us - before, 1'000'000) : 0;
+    // epoll_pwait2 waits to the microsecond: epoll_wait's whole milliseconds would stretch a
+    // sub-millisecond --latency-budget to a millisecond.
+    int n = -1;
+    if (!coarse_timeouts_) {
+        const timespec timeout{static_cast<time_t>(timeout_us / 1'000'000), static_cast<long>(timeout_us % 1'000'000) * 1000};
+        n = epoll_pwait2(epoll_fd_, events_.data(), static_cast<int>(events_.size()), &timeout, nullptr);
+        coarse_timeouts_ = n < 0 && errno != EINTR;  // ENOSYS, or EPERM from a seccomp filter
     }
-    const int n = epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), timeout_ms);
+    if (coarse_timeouts_) {
+        n = epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), static_cast<int>((timeout_us + 999) / 1000));
+    }
     now_ = monotonic_us();
     std::size_t kept = 0;
     for (int i = 0; i < n; ++i) {

@@ -40,6 +40,7 @@ private:
     int signal_fd_ = -1;
     int stop_signal_ = 0;
     std::uint64_t now_ = 0;
+    bool coarse_timeouts_ = false;  // no epoll_pwait2 (Linux < 5.11): timeouts in whole milliseconds
     std::vector<std::uint32_t> interest_;  // by fd; 0 = not in the set
     std::array<epoll_event, 256> events_{};
 };
