@@ -999,6 +999,25 @@ class TestThroughput(BridgeTest):
         self.wait_frames(client, expected)
         self.stop(server, client)
 
+    def test_latency_budget_leaves_an_idle_bus_alone(self):
+        """A quiet while starts only after a read that found frames: once the bus is idle, a
+        sub-millisecond budget must not wake the server every budget (it waits on the bus)."""
+        port = free_port()
+        server = self.start_server(port, ["--latency-budget", "0.2"])
+        client = self.start_client(port)
+        for i in range(5):
+            server.send(["123#%02X" % i])
+            time.sleep(0.01)
+        self.wait_frames(client, ["123#%02X" % i for i in range(5)])
+        time.sleep(0.2)
+        before = proc_context_switches(server.p.pid)
+        time.sleep(1.0)
+        woken = proc_context_switches(server.p.pid) - before
+        # Idle: the once-a-second maintenance and statistics, nothing per budget (5,000 a second).
+        self.assertLess(woken, 50, "an idle server with --latency-budget 0.2 woke %d times in 1 s%s"
+                        % (woken, self.logs()))
+        self.stop(server, client)
+
     def test_burst_of_2000_lines_client_to_server(self):
         self.burst(False, 2000)
 
@@ -1012,6 +1031,17 @@ def proc_cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_context_switches(pid):
+    """Voluntary and involuntary context switches of every thread of a process."""
+    n = 0
+    for task in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, task)) as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                    n += int(line.split()[1])
+    return n
 
 
 def proc_rss_kib(pid):
