@@ -178,6 +178,40 @@ TEST_CASE("resume: acknowledgements only for frames handed to the bus, and not o
     CHECK(p.client.replay_size() == 0);
 }
 
+TEST_CASE("resume: an acknowledgement is not sent with a frame just received; twice ack_every_frames waiting goes at once") {
+    Pair p;  // ack_every_frames 8, ack_delay_us 1000, ack_hold_us 100 (the default)
+    std::vector<std::uint32_t> got;
+    auto deliver = [&](std::uint32_t first, std::uint32_t count, std::uint64_t now) {
+        for (std::uint32_t i = first; i < first + count; ++i) {
+            REQUIRE(p.client.send_frame(frame_n(i), now) == SendResult::queued);
+        }
+        pump(p.client, p.server, now);
+        drain_bus(p.server, got, now);
+        p.server.tick(now);
+    };
+    SUBCASE("the delay rule waits for a pass without frames") {
+        deliver(0, 1, 5000);  // 5 ms after the last 'k' (none yet): due by delay, but a frame just came
+        const auto acks = p.server.stats().acks_sent;
+        CHECK(p.server.output().empty());
+        CHECK(p.server.next_deadline() == 5000 + 100);
+        p.server.tick(5099);
+        CHECK(p.server.stats().acks_sent == acks);
+        p.server.tick(5100);
+        CHECK(p.server.stats().acks_sent == acks + 1);
+    }
+    SUBCASE("the count rule too, up to twice the count") {
+        deliver(0, 8, 10);
+        const auto acks = p.server.stats().acks_sent;
+        CHECK(p.server.next_deadline() == 10 + 100);
+        CHECK(p.server.stats().acks_sent == acks);
+        deliver(8, 8, 20);  // 16 waiting = 2 * ack_every_frames: the bound on what the peer keeps
+        CHECK(p.server.stats().acks_sent == acks + 1);
+        pump(p.client, p.server, 20);
+        CHECK(p.client.replay_size() == 0);
+    }
+    CHECK(got.size() >= 1);
+}
+
 TEST_CASE("resume: a cut link loses nothing: the server parks, the client resumes, every frame once and in order") {
     Pair p;
     std::vector<std::uint32_t> at_server, at_client;
