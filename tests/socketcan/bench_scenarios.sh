@@ -241,6 +241,12 @@ pace_for() {  # RATE -> PACE=(-g GAP_MS -c K)
 SYSTEM_PIDS=()
 stats_line() { grep ' stats: ' "$1" 2>/dev/null | tail -n 1; }
 stat_of() { stats_line "$1" | tr ' ' '\n' | sed -n "s/^$2=\([0-9][0-9]*\).*/\1/p" | tail -n 1; }
+# The drop counters of a statistics line that are not 0 (e.g. "bus_refused=12"), or "none".
+drop_causes() {
+    local c
+    c=$(stats_line "$1" | sed -n 's/.*drops\[\([^]]*\)\].*/\1/p' | tr ' ' '\n' | grep -v '=0$' | tr '\n' ' ')
+    printf '%s' "${c:-none}"
+}
 
 start_system() {  # SYSTEM -> sets RX_IF, PIDS
     local system=$1 bin i p
@@ -307,7 +313,8 @@ stop_system() {  # SYSTEM: ends it; for tcpcan, COUNTED = drops both statistics 
             local ds dc
             ds=$(stat_of "$W/server.log" dropped) dc=$(stat_of "$W/client.log" dropped)
             [[ -n $ds && -n $dc ]] || say "$system: no final statistics line (server: ${ds:-none}, client: ${dc:-none})"
-            COUNTED=$((${ds:-0} + ${dc:-0})) ;;
+            COUNTED=$((${ds:-0} + ${dc:-0}))
+            ((COUNTED == 0)) || say "$system: dropped by cause: server $(drop_causes "$W/server.log"); client $(drop_causes "$W/client.log")" ;;
     esac
     PIDS=()
 }
