@@ -182,7 +182,7 @@ void add_common_options(CLI::App& app, Options& o) {
     app.add_option("--max-clients", o.max_clients, "most clients served at once")->default_val(16)->transform(decimal_integer(1, 1024));
     app.add_option("--max-pending", o.max_pending, "server: most connections still negotiating (a new one closes the oldest), and TLS handshakes under way (more are refused)")->default_val(64)->transform(decimal_integer(1, 4096));
     app.add_option("--evict-idle", o.evict_idle_s, "server, when full: a client silent this many seconds makes room for a new one")->default_val(2)->check(duration("seconds", 1, "any established session"));
-    app.add_option("--latency-budget", o.latency_budget_ms, "read the bus at most every MS milliseconds after a short read: fewer wake-ups per frame for up to MS of added latency")->check(duration("milliseconds", 1000, "off", 10));
+    app.add_option("--latency-budget", o.latency_budget_ms, "when bus frames come less than MS milliseconds apart, read them every MS: fewer wake-ups per frame for up to MS of added latency (0 = every frame at once)")->check(duration("milliseconds", 1000, "off", 10));
     app.add_option("--allow-transmit", o.allow_transmit, "only peer frames matching SPEC reach the bus (repeatable; the rest are counted)");
     app.add_flag("--read-only", o.read_only, "server: refuse frames from clients (they are counted)");
     app.add_option("--tls-psk-file", o.tls_psk_file, "TLS 1.3 with pre-shared keys: IDENTITY:HEXKEY lines (mode 600)");

@@ -55,6 +55,7 @@ struct BusSlot {
     bool busy = false;            // frames wait for it to take more
     bool readable = false;        // epoll said so on this pass
     std::uint64_t quiet_until = 0;  // latency budget: the bus is read again from then
+    std::uint64_t frames_read_us = 0;  // when a read last found frames
 };
 
 struct Connection {
@@ -1071,11 +1072,17 @@ private:
         }
         for (int round = 0; round < 16 && router_->read_allowed(index, bus.port->paced(), now_); ++round) {
             const std::size_t n = bus.port->read(frames_);
-            // A read that found some frames but not a batch starts a quiet while: the bus is
-            // read again only when it ends, so the frames of that while go on together. A read
-            // that found none does not: the next frame is read as soon as it comes.
-            if (n > 0 && n < frames_.size() && config_.latency_budget_us != 0) {
+            // Frames closer together than the budget (two in one read, or this read within
+            // the budget of the last that found any) start a quiet while: the bus is read again
+            // only when it ends, so that while's frames go on together, one wake-up for all.
+            // Frames further apart are read as they come: waiting would add latency and a
+            // wake-up that finds nothing. A read that found none starts nothing.
+            if (n > 0 && n < frames_.size() && config_.latency_budget_us != 0 &&
+                (n > 1 || now_ - bus.frames_read_us < config_.latency_budget_us)) {
                 bus.quiet_until = now_ + config_.latency_budget_us;
+            }
+            if (n > 0) {
+                bus.frames_read_us = now_;
             }
             for (std::size_t i = 0; i < n; ++i) {
                 if (log_enabled(LogLevel::debug)) {

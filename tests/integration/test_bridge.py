@@ -1005,10 +1005,10 @@ class TestThroughput(BridgeTest):
         port = free_port()
         server = self.start_server(port, ["--latency-budget", "0.2"])
         client = self.start_client(port)
-        for i in range(5):
-            server.send(["123#%02X" % i])
+        for i in range(0, 10, 2):  # two at once: a read finds both, a quiet while starts
+            server.send(["123#%02X" % i, "123#%02X" % (i + 1)])
             time.sleep(0.01)
-        self.wait_frames(client, ["123#%02X" % i for i in range(5)])
+        self.wait_frames(client, ["123#%02X" % i for i in range(10)])
         time.sleep(0.2)
         before = proc_context_switches(server.p.pid)
         time.sleep(1.0)
