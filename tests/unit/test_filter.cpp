@@ -141,6 +141,18 @@ TEST_CASE("filter entry: matching") {
     }
 }
 
+TEST_CASE("filter entry: a reversed range matches nothing") {
+    // The range test is branch-free (both bounds evaluated); a reversed entry can still be
+    // added to a set by hand, and must not start matching.
+    const auto reversed = FilterEntry::id_range(0x200, 0x100);
+    for (std::uint32_t id = 0; id <= tcpcan::max_standard_id; id += 0x40) {
+        CHECK_FALSE(reversed.matches(id, standard));
+    }
+    CHECK_FALSE(reversed.matches(0x180, standard));
+    CHECK_FALSE(reversed.matches(0x200, standard));
+    CHECK_FALSE(reversed.matches(0x100, standard));
+}
+
 TEST_CASE("filter entry: validity follows the wire's limits") {
     CHECK(FilterEntry::exact_id(0x7FF).is_valid());
     CHECK_FALSE(FilterEntry::exact_id(0x800).is_valid());
