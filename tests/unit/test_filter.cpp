@@ -142,8 +142,7 @@ TEST_CASE("filter entry: matching") {
 }
 
 TEST_CASE("filter entry: a reversed range matches nothing") {
-    // The range test is branch-free (both bounds evaluated); a reversed entry can still be
-    // added to a set by hand, and must not start matching.
+    // Not valid, but a set takes it when added by hand: it must not match, alone or in a set.
     const auto reversed = FilterEntry::id_range(0x200, 0x100);
     for (std::uint32_t id = 0; id <= tcpcan::max_standard_id; id += 0x40) {
         CHECK_FALSE(reversed.matches(id, standard));
@@ -151,6 +150,14 @@ TEST_CASE("filter entry: a reversed range matches nothing") {
     CHECK_FALSE(reversed.matches(0x180, standard));
     CHECK_FALSE(reversed.matches(0x200, standard));
     CHECK_FALSE(reversed.matches(0x100, standard));
+    FilterSet<2> set;
+    REQUIRE(set.add(reversed));
+    CHECK_FALSE(set.matches(0x180, standard));  // an allow list whose one entry matches nothing
+    FilterEntry reversed_deny = reversed;
+    reversed_deny.inverted = true;
+    set.clear();
+    REQUIRE(set.add(reversed_deny));
+    CHECK(set.matches(0x180, standard));
 }
 
 TEST_CASE("filter entry: validity follows the wire's limits") {
