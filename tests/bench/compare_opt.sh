@@ -5,20 +5,23 @@
 #   tests/bench/compare_opt.sh [--compiler gcc|clang] [--rounds N] [--min-time SECONDS]
 #                              [--filter REGEX] [--out DIR] [--base-tree DIR]
 #
-# It configures two build folders from this source tree, both with the same compiler,
-# -Db_ndebug=true and -Doptimization=2 or 3 (default: <tree>/build-compare-<compiler>/O2 and
-# O3), builds only bench_core in each, then runs the two binaries ALTERNATELY, N rounds
-# (default 5, each with --benchmark_min_time=0.3), and prints one line per benchmark: the
-# median items/s of each (or the median ns per iteration where a benchmark counts no items)
-# and the ratio O3/O2 (items/s: above 1 means -O3 is faster; ns: below 1 means faster).
-# The host is shared and noisy, so the two builds take turns and only medians are compared;
-# the spread (min-max of the ratio over the rounds) is shown beside each ratio. With the
-# defaults the whole script takes two to four minutes (most of it the two builds).
+# It configures two build folders from this source tree (<tree>/build-compare-<compiler>/a
+# for -O2 and .../b for -O3, or --out DIR), same compiler, both -Db_ndebug=true, builds only
+# bench_core in each, then runs the two binaries ALTERNATELY: N rounds (default 5), and in
+# each round every benchmark on its own in both builds back to back (which build goes first
+# alternates), --benchmark_min_time=0.3 each. The host is shared and noisy (other work,
+# a VM), so nothing but medians is compared and each pair of runs is seconds apart. For each
+# benchmark it prints the median items/s of each build (median CPU ns where a benchmark counts
+# no items), their ratio O3/O2, the median of the ratios of the N back-to-back pairs, the
+# ratio of the fastest run of each (the least disturbed), and the range of the pair ratios:
+# a range wider than the difference you are looking for means "measure again, more rounds".
+# With the defaults the script takes about three minutes, plus the two builds the first time
+# (later runs rebuild only what changed).
 #
 # --base-tree DIR compares another checkout instead (for instance main's): its -O2 against
 # this tree's -O2, to check that a change drops nothing at -O2 ("base" and "this").
 # --compiler clang builds with clang++ (CXX=clang++), default gcc (g++).
-# Results of every run stay in the output folder as JSON (round-<n>-<a|b>.json).
+# Every run's JSON stays in the output folder (round-<n>-<a|b>-<benchmark index>.json).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -29,7 +32,7 @@ filter=.
 out=
 base_tree=
 
-usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -90,36 +93,48 @@ echo "building bench_core with $cxx: $a_name, $b_name (in $out)" >&2
 setup_and_build "$a_src" "$a_opt" "$out/a"
 setup_and_build "$b_src" "$b_opt" "$out/b"
 
+# Each benchmark on its own, the two builds back to back, so a pair of runs is a second or
+# two apart whatever the machine does over the minutes of the whole script.
+mapfile -t names < <("$out/a/tests/bench/bench_core" --benchmark_list_tests=true --benchmark_filter="$filter")
+if [[ ${#names[@]} -eq 0 ]]; then
+    echo "compare_opt.sh: no benchmark matches '$filter'" >&2
+    exit 1
+fi
+rm -f "$out"/round-*.json "$out"/round-*.log
 for ((round = 1; round <= rounds; ++round)); do
-    # Alternate which build goes first too, so neither always runs on a warmer machine.
-    if ((round % 2)); then order="a b"; else order="b a"; fi
-    for side in $order; do
-        echo "round $round/$rounds: ${side}" >&2
-        "$out/$side/tests/bench/bench_core" --benchmark_filter="$filter" \
-            --benchmark_min_time="$min_time" \
-            --benchmark_out="$out/round-$round-$side.json" --benchmark_out_format=json \
-            >"$out/round-$round-$side.log" 2>&1
+    echo "round $round/$rounds (${#names[@]} benchmarks, both builds each)" >&2
+    for ((i = 0; i < ${#names[@]}; ++i)); do
+        # Alternate which build goes first too, so neither always runs on a warmer machine.
+        if (((round + i) % 2)); then order="a b"; else order="b a"; fi
+        for side in $order; do
+            "$out/$side/tests/bench/bench_core" --benchmark_filter="^${names[i]}\$" \
+                --benchmark_min_time="$min_time" \
+                --benchmark_out="$out/round-$round-$side-$i.json" --benchmark_out_format=json \
+                >>"$out/round-$round-$side.log" 2>&1
+        done
     done
 done
 
 python3 - "$out" "$rounds" "$a_name" "$b_name" "$ratio_name" "$cxx" <<'EOF'
-import json, statistics, sys
+import glob, json, statistics, sys
 out, rounds, a_name, b_name, ratio_name, cxx = sys.argv[1], int(sys.argv[2]), *sys.argv[3:]
 
 def load(side):
     runs = []  # one {name: (value, unit)} per round
     for r in range(1, rounds + 1):
-        with open(f"{out}/round-{r}-{side}.json") as f:
-            doc = json.load(f)
         run = {}
-        for b in doc["benchmarks"]:
-            if b.get("run_type", "iteration") != "iteration":
-                continue
-            if "items_per_second" in b:
-                run[b["name"]] = (b["items_per_second"], "items/s")
-            else:
-                scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
-                run[b["name"]] = (b["real_time"] * scale, "ns")
+        paths = glob.glob(f"{out}/round-{r}-{side}-*.json")
+        for path in sorted(paths, key=lambda p: int(p.rsplit("-", 1)[1].split(".")[0])):
+            with open(path) as f:
+                doc = json.load(f)
+            for b in doc["benchmarks"]:
+                if b.get("run_type", "iteration") != "iteration":
+                    continue
+                if "items_per_second" in b:
+                    run[b["name"]] = (b["items_per_second"], "items/s")
+                else:
+                    scale = {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+                    run[b["name"]] = (b["cpu_time"] * scale, "ns")
         runs.append(run)
     return runs
 
@@ -128,15 +143,19 @@ names = [n for n in a[0] if all(n in run for run in a + b)]
 width = max([len(n) for n in names] + [9])
 print(f"bench_core, {cxx}, {rounds} alternating rounds, medians (the host is shared: "
       f"compare ratios, not absolute figures)")
-print(f"{'benchmark':<{width}}  {'unit':>7}  {a_name:>10}  {b_name:>10}  {ratio_name:>9}  per-round range")
+print(f"{'benchmark':<{width}}  {'unit':>7}  {a_name:>10}  {b_name:>10}  {ratio_name:>9}  {'pairs':>6}  {'best':>6}  pair range")
 for n in names:
     unit = a[0][n][1]
     va = statistics.median(run[n][0] for run in a)
     vb = statistics.median(run[n][0] for run in b)
     per_round = [rb[n][0] / ra[n][0] for ra, rb in zip(a, b)]
+    best = max if unit == "items/s" else min  # the run the machine disturbed least
+    best_ratio = best(run[n][0] for run in b) / best(run[n][0] for run in a)
     def fmt(v):
         return f"{v / 1e6:9.2f}M" if unit == "items/s" else f"{v:9.1f} "
     print(f"{n:<{width}}  {unit:>7}  {fmt(va):>10}  {fmt(vb):>10}  {vb / va:9.3f}  "
-          f"{min(per_round):.3f}-{max(per_round):.3f}")
-print(f"(items/s: a ratio above 1 means {b_name} is faster; ns: below 1 means faster)")
+          f"{statistics.median(per_round):6.3f}  {best_ratio:6.3f}  {min(per_round):.3f}-{max(per_round):.3f}")
+print(f"({ratio_name}: of the medians; pairs: median of the ratios of the runs made back to back;")
+print(f" best: of the fastest run of each; pair range: lowest and highest pair ratio.")
+print(f" items/s: above 1 means {b_name} is faster; ns: below 1 means faster)")
 EOF
