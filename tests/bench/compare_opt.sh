@@ -3,7 +3,7 @@
 # than -O2 anywhere in bench_core"), as ratios measured in one run.
 #
 #   tests/bench/compare_opt.sh [--compiler gcc|clang] [--rounds N] [--min-time SECONDS]
-#                              [--filter REGEX] [--out DIR] [--base-tree DIR]
+#                              [--filter REGEX] [--out DIR] [--tree DIR] [--base-tree DIR]
 #
 # It configures two build folders from this source tree (<tree>/build-compare-<compiler>/a
 # for -O2 and .../b for -O3, or --out DIR), same compiler, both -Db_ndebug=true, builds only
@@ -18,8 +18,10 @@
 # With the defaults the script takes about three minutes, plus the two builds the first time
 # (later runs rebuild only what changed).
 #
-# --base-tree DIR compares another checkout instead (for instance main's): its -O2 against
-# this tree's -O2, to check that a change drops nothing at -O2 ("base" and "this").
+# --tree DIR measures another checkout's -O2 and -O3 (default: the tree holding this script),
+# for instance main's before a change.
+# --base-tree DIR compares another checkout's -O2 (for instance main's) against this tree's
+# -O2, to check that a change drops nothing at -O2 ("base" and "this").
 # --compiler clang builds with clang++ (CXX=clang++), default gcc (g++).
 # Every run's JSON stays in the output folder (round-<n>-<a|b>-<benchmark index>.json).
 set -euo pipefail
@@ -32,7 +34,7 @@ filter=.
 out=
 base_tree=
 
-usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -41,6 +43,7 @@ while [[ $# -gt 0 ]]; do
         --min-time) min_time=${2:?}; shift 2 ;;
         --filter) filter=${2:?}; shift 2 ;;
         --out) out=${2:?}; shift 2 ;;
+        --tree) here=$(cd "${2:?}" && pwd); shift 2 ;;
         --base-tree) base_tree=$(cd "${2:?}" && pwd); shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "compare_opt.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
