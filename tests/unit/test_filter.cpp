@@ -141,6 +141,25 @@ TEST_CASE("filter entry: matching") {
     }
 }
 
+TEST_CASE("filter entry: a reversed range matches nothing") {
+    // Not valid, but a set takes it when added by hand: it must not match, alone or in a set.
+    const auto reversed = FilterEntry::id_range(0x200, 0x100);
+    for (std::uint32_t id = 0; id <= tcpcan::max_standard_id; id += 0x40) {
+        CHECK_FALSE(reversed.matches(id, standard));
+    }
+    CHECK_FALSE(reversed.matches(0x180, standard));
+    CHECK_FALSE(reversed.matches(0x200, standard));
+    CHECK_FALSE(reversed.matches(0x100, standard));
+    FilterSet<2> set;
+    REQUIRE(set.add(reversed));
+    CHECK_FALSE(set.matches(0x180, standard));  // an allow list whose one entry matches nothing
+    FilterEntry reversed_deny = reversed;
+    reversed_deny.inverted = true;
+    set.clear();
+    REQUIRE(set.add(reversed_deny));
+    CHECK(set.matches(0x180, standard));
+}
+
 TEST_CASE("filter entry: validity follows the wire's limits") {
     CHECK(FilterEntry::exact_id(0x7FF).is_valid());
     CHECK_FALSE(FilterEntry::exact_id(0x800).is_valid());
