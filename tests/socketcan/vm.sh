@@ -26,9 +26,11 @@
 #   TCPCAN_VM_TIMEOUT  default for --timeout
 #   TCPCAN_VM_MEM      guest memory in MiB (default 1024); TCPCAN_VM_SMP: vCPUs (default 2)
 #   TCPCAN_VM_ICOUNT=N instruction-counted time (TCG only): every guest instruction advances
-#                      the guest's clock by 2^N ns, so the CPU time the guest charges its
-#                      processes counts their instructions (kernel included), not the host's
-#                      load; the benchmark uses it (bench.sh). Empty: real time (default).
+#                      the guest's clock by 2^N ns, and an idle guest's clock jumps to its next
+#                      timer (sleep=off), so the CPU time the guest charges its processes counts
+#                      their instructions (kernel included) and the same run repeats whatever
+#                      the host is doing; the benchmark uses it (bench.sh). Empty: real time
+#                      (default).
 #   TCPCAN_VM_KERNEL_PKG  kernel package to use (default: what linux-image-amd64 depends on)
 #   TCPCAN_VM_KEEP=1   keep the per-run work folder (initramfs, console log)
 #
@@ -417,7 +419,8 @@ choose_accel() {
         [[ $icount =~ ^[0-9]$ ]] || die "TCPCAN_VM_ICOUNT must be a shift from 0 to 9"
         [[ $want == tcg ]] || die "TCPCAN_VM_ICOUNT needs TCPCAN_VM_ACCEL=tcg"
         # icount needs the single-threaded TCG: the vCPUs take turns on one host thread.
-        accel=(-accel tcg,thread=single -cpu max -icount "shift=$icount,sleep=on")
+        # sleep=on would let idle time pass in real time: latency tails then follow the host.
+        accel=(-accel tcg,thread=single -cpu max -icount "shift=$icount,sleep=off")
     fi
 }
 
