@@ -314,7 +314,12 @@ stop_system() {  # SYSTEM: ends it; for tcpcan, COUNTED = drops both statistics 
             ds=$(stat_of "$W/server.log" dropped) dc=$(stat_of "$W/client.log" dropped)
             [[ -n $ds && -n $dc ]] || say "$system: no final statistics line (server: ${ds:-none}, client: ${dc:-none})"
             COUNTED=$((${ds:-0} + ${dc:-0}))
-            ((COUNTED == 0)) || say "$system: dropped by cause: server $(drop_causes "$W/server.log"); client $(drop_causes "$W/client.log")" ;;
+            if ((COUNTED != 0)); then
+                say "$system: dropped by cause: server $(drop_causes "$W/server.log"); client $(drop_causes "$W/client.log")"
+                say "$system: server: $(stats_line "$W/server.log" | sed 's/.* stats: //')"
+                say "$system: client: $(stats_line "$W/client.log" | sed 's/.* stats: //')"
+                grep -h 'WARNING\|ERROR' "$W/server.log" "$W/client.log" | tail -n 6
+            fi ;;
     esac
     PIDS=()
 }
