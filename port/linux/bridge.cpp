@@ -1128,10 +1128,6 @@ private:
             bus.readable = false;
         }
         drain_to_bus();
-        // Those frames go to the bus now, before any connection's output is sent: an
-        // acknowledgement sent first would delay them by a TCP send (issue 14: p99 at
-        // 1,000 frames/s rose 18 % with every 20th frame waiting behind a `k`).
-        flush_buses();
         if (beacon_) {
             beacon_->send_if_due(now_, limiter_);
         }
