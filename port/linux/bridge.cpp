@@ -1210,16 +1210,11 @@ private:
             loop_.set_interest(c.fd, events);
             ++i;
         }
-        flush_buses();
+        // Frames staged by the bus port (one sendmmsg, or stdout's buffer) still waiting count as busy.
         for (std::size_t index = 0; index < bus_slots_.size(); ++index) {
-            update_bus_watch(index);
-        }
-    }
-
-    // Frames staged by a bus port (one sendmmsg, or stdout's buffer) still waiting count as busy.
-    void flush_buses() {
-        for (BusSlot& bus : bus_slots_) {
+            BusSlot& bus = bus_slots_[index];
             bus.busy = !bus.port->flush() || bus.busy;
+            update_bus_watch(index);
         }
     }
 
