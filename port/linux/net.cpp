@@ -11,31 +11,24 @@
 
 namespace tcpcan::linux_port {
 
-namespace {
-
-struct AddrInfo {
-    addrinfo* list = nullptr;
-    ~AddrInfo() {
-        if (list != nullptr) {
-            freeaddrinfo(list);
-        }
+AddrInfo::~AddrInfo() {
+    if (list != nullptr) {
+        freeaddrinfo(list);
     }
-};
+}
 
-NetResult resolve(const std::string& host, std::uint16_t port, bool passive, AddrInfo& out) {
+NetResult resolve(const std::string& host, const std::string& service, int socktype, int flags, AddrInfo& out) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = passive ? AI_PASSIVE : AI_ADDRCONFIG;
-    const std::string service = std::to_string(port);
-    const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &out.list);
+    hints.ai_socktype = socktype;
+    hints.ai_flags = flags;
+    const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.empty() ? nullptr : service.c_str(),
+                               &hints, &out.list);
     if (rc != 0) {
         return {false, "cannot resolve host '" + host + "': " + gai_strerror(rc)};
     }
     return {true, {}};
 }
-
-}  // namespace
 
 void configure_connection(int fd) {
     const int flags = fcntl(fd, F_GETFL);
@@ -52,7 +45,7 @@ void configure_connection(int fd) {
 
 NetResult listen_tcp(const std::string& host, std::uint16_t port, std::vector<int>& fds) {
     AddrInfo info;
-    if (NetResult r = resolve(host, port, true, info); !r.ok) {
+    if (NetResult r = resolve(host, std::to_string(port), SOCK_STREAM, AI_PASSIVE, info); !r.ok) {
         return r;
     }
     std::string last_error;
@@ -92,7 +85,7 @@ NetResult listen_tcp(const std::string& host, std::uint16_t port, std::vector<in
 
 NetResult start_connect(const std::string& host, std::uint16_t port, int& fd, bool& in_progress) {
     AddrInfo info;
-    if (NetResult r = resolve(host, port, false, info); !r.ok) {
+    if (NetResult r = resolve(host, std::to_string(port), SOCK_STREAM, AI_ADDRCONFIG, info); !r.ok) {
         return r;
     }
     std::string last_error = "no address for '" + host + "'";

@@ -2,6 +2,7 @@
 // connection gets (non-blocking, TCP_NODELAY, keepalive).
 #pragma once
 
+#include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -15,6 +16,19 @@ struct NetResult {
     bool ok = false;
     std::string error;  // a sentence naming what failed, for the log
 };
+
+// getaddrinfo's list, freed when this goes.
+struct AddrInfo {
+    addrinfo* list = nullptr;
+    AddrInfo() = default;
+    AddrInfo(const AddrInfo&) = delete;
+    AddrInfo& operator=(const AddrInfo&) = delete;
+    ~AddrInfo();
+};
+
+// The addresses of `host` (empty: any) for `service` (a port number as text), of both
+// families, for sockets of `socktype` (SOCK_STREAM or SOCK_DGRAM); `flags` as getaddrinfo's.
+NetResult resolve(const std::string& host, const std::string& service, int socktype, int flags, AddrInfo& out);
 
 // Binds and listens on every address `host` resolves to (IPv4 and IPv6).
 NetResult listen_tcp(const std::string& host, std::uint16_t port, std::vector<int>& fds);

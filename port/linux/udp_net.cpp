@@ -9,32 +9,6 @@
 
 namespace tcpcan::linux_port {
 
-namespace {
-
-struct AddrInfo {
-    addrinfo* list = nullptr;
-    ~AddrInfo() {
-        if (list != nullptr) {
-            freeaddrinfo(list);
-        }
-    }
-};
-
-NetResult resolve(const std::string& host, const std::string& service, int flags, AddrInfo& out) {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_flags = flags;
-    const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.empty() ? nullptr : service.c_str(),
-                               &hints, &out.list);
-    if (rc != 0) {
-        return {false, "cannot resolve host '" + host + "': " + gai_strerror(rc)};
-    }
-    return {true, {}};
-}
-
-}  // namespace
-
 bool same_host(const sockaddr_storage& a, const sockaddr_storage& b) {
     if (a.ss_family != b.ss_family) {
         return false;
@@ -52,7 +26,7 @@ bool same_host(const sockaddr_storage& a, const sockaddr_storage& b) {
 
 NetResult bind_udp(const std::string& host, std::uint16_t port, std::vector<int>& fds) {
     AddrInfo info;
-    if (NetResult r = resolve(host, std::to_string(port), AI_PASSIVE, info); !r.ok) {
+    if (NetResult r = resolve(host, std::to_string(port), SOCK_DGRAM, AI_PASSIVE, info); !r.ok) {
         return r;
     }
     std::string last_error;
@@ -85,7 +59,7 @@ NetResult bind_udp(const std::string& host, std::uint16_t port, std::vector<int>
 
 NetResult connect_udp(const std::string& host, std::uint16_t port, std::uint16_t local_port, int& fd) {
     AddrInfo info;
-    if (NetResult r = resolve(host, std::to_string(port), AI_ADDRCONFIG, info); !r.ok) {
+    if (NetResult r = resolve(host, std::to_string(port), SOCK_DGRAM, AI_ADDRCONFIG, info); !r.ok) {
         return r;
     }
     std::string last_error = "no address for '" + host + "'";
@@ -156,7 +130,7 @@ NetResult resolve_udp_peer(const std::string& text, sockaddr_storage& address, s
         return {false, "'" + text + "': port '" + port + "' is not a number from 1 to 65535"};
     }
     AddrInfo info;
-    if (NetResult r = resolve(host, has_port ? port : "0", 0, info); !r.ok) {
+    if (NetResult r = resolve(host, has_port ? port : "0", SOCK_DGRAM, 0, info); !r.ok) {
         return r;
     }
     std::memcpy(&address, info.list->ai_addr, info.list->ai_addrlen);
