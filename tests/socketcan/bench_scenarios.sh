@@ -102,23 +102,14 @@ now_us() { local t=${EPOCHREALTIME/./}; printf '%s' "$((10#$t))"; }
 # --- measurements of a set of processes ----------------------------------------------------
 PIDS=()       # the tcpcan processes of the current run
 tids() { local p t; for p in "${PIDS[@]}"; do for t in /proc/"$p"/task/[0-9]*; do printf '%s\n' "${t##*/}"; done; done; }
-proc_ticks() {  # utime+stime of PIDS, in clock ticks
+proc_ticks() {  # utime+stime of PIDS in clock ticks; with "user", utime alone
     local p n=0 rest
     for p in "${PIDS[@]}"; do
         rest=$(cat /proc/"$p"/stat 2>/dev/null) || continue
         rest=${rest##*) }
         read -r -a f <<<"$rest"
-        n=$((n + f[11] + f[12]))   # fields 14 and 15 of stat, counted after "pid (comm) "
-    done
-    printf '%s' "$n"
-}
-proc_user_ticks() {  # utime of PIDS alone (user space), in clock ticks
-    local p n=0 rest
-    for p in "${PIDS[@]}"; do
-        rest=$(cat /proc/"$p"/stat 2>/dev/null) || continue
-        rest=${rest##*) }
-        read -r -a f <<<"$rest"
-        n=$((n + f[11]))
+        n=$((n + f[11]))   # fields 14 and 15 of stat, counted after "pid (comm) "
+        [[ ${1:-} == user ]] || n=$((n + f[12]))
     done
     printf '%s' "$n"
 }
@@ -241,12 +232,6 @@ pace_for() {  # RATE -> PACE=(-g GAP_MS -c K)
 SYSTEM_PIDS=()
 stats_line() { grep ' stats: ' "$1" 2>/dev/null | tail -n 1; }
 stat_of() { stats_line "$1" | tr ' ' '\n' | sed -n "s/^$2=\([0-9][0-9]*\).*/\1/p" | tail -n 1; }
-# The drop counters of a statistics line that are not 0 (e.g. "bus_refused=12"), or "none".
-drop_causes() {
-    local c
-    c=$(stats_line "$1" | sed -n 's/.*drops\[\([^]]*\)\].*/\1/p' | tr ' ' '\n' | grep -v '=0$' | tr '\n' ' ')
-    printf '%s' "${c:-none}"
-}
 
 start_system() {  # SYSTEM -> sets RX_IF, PIDS
     local system=$1 bin i p
@@ -315,7 +300,6 @@ stop_system() {  # SYSTEM: ends it; for tcpcan, COUNTED = drops both statistics 
             [[ -n $ds && -n $dc ]] || say "$system: no final statistics line (server: ${ds:-none}, client: ${dc:-none})"
             COUNTED=$((${ds:-0} + ${dc:-0}))
             if ((COUNTED != 0)); then
-                say "$system: dropped by cause: server $(drop_causes "$W/server.log"); client $(drop_causes "$W/client.log")"
                 say "$system: server: $(stats_line "$W/server.log" | sed 's/.* stats: //')"
                 say "$system: client: $(stats_line "$W/client.log" | sed 's/.* stats: //')"
                 grep -h 'WARNING\|ERROR' "$W/server.log" "$W/client.log" | tail -n 6
@@ -330,14 +314,14 @@ HEADER="rep	scenario	system	sent	recv	send_fps	recv_fps	lost	counted	backlog	unc
 # The machine's busy time is read last before and first after the window, so the snapshots'
 # own processes (cheap as they are) stay out of it as far as possible.
 before_window() {
-    B_TICKS=$(proc_ticks) B_USER=$(proc_user_ticks) B_SCHED=$(proc_sched_ns) B_SW=$(proc_switches)
+    B_TICKS=$(proc_ticks) B_USER=$(proc_ticks user) B_SCHED=$(proc_sched_ns) B_SW=$(proc_switches)
     B_BACKLOG=$(backlog_drops) B_TX=$(tx_packets "$IF0")
     syscall_start
     B_BUSY=$(system_busy_ns)
 }
 after_window() {
     A_BUSY=$(system_busy_ns)
-    A_TICKS=$(proc_ticks) A_USER=$(proc_user_ticks) A_SCHED=$(proc_sched_ns) A_SW=$(proc_switches)
+    A_TICKS=$(proc_ticks) A_USER=$(proc_ticks user) A_SCHED=$(proc_sched_ns) A_SW=$(proc_switches)
     A_BACKLOG=$(backlog_drops) A_TX=$(tx_packets "$IF0")
     syscall_stop "$W/syscalls"
 }
