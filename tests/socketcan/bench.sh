@@ -22,7 +22,10 @@
 # TCPCAN_BENCH_OVERLOAD_FRAMES (default 40000), TCPCAN_BENCH_LATENCY_FRAMES (default 4000),
 # TCPCAN_BENCH_LATENCY_RATE (default 1000),
 # TCPCAN_BENCH_ARGS / TCPCAN_BENCH_BASELINE_ARGS (more options for the measured / the baseline
-# tcpcan's server and client, e.g. "--latency-budget 1"), TCPCAN_BENCH_SYSCALLS=0 (no ftrace), TCPCAN_BENCH_GENERATOR=cangen (cangen paces the rates
+# tcpcan's server and client, e.g. "--latency-budget 1"), TCPCAN_BENCH_POLICY /
+# TCPCAN_BENCH_BASELINE_POLICY=batch (run that tcpcan under `chrt --batch 0`),
+# TCPCAN_BENCH_LOAD=N (N spinning processes beside every run: a busy machine),
+# TCPCAN_BENCH_SYSCALLS=0 (no ftrace), TCPCAN_BENCH_GENERATOR=cangen (cangen paces the rates
 # instead of bench_probe send), TCPCAN_SOCKETCAN_MODE=auto|native|vm, and vm.sh's
 # TCPCAN_VM_* (the VM's time limit defaults to 240 s + 600 s per repeat).
 # TCPCAN_BENCH_KERNEL_ARGS: the VM kernel's extra arguments, by default
@@ -115,7 +118,8 @@ run_vm() {
         b=(--baseline /opt/tcpcan-test/tcpcan-baseline)
     fi
     for v in TCPCAN_BENCH_SECONDS TCPCAN_BENCH_OVERLOAD_FRAMES TCPCAN_BENCH_LATENCY_FRAMES TCPCAN_BENCH_LATENCY_RATE \
-        TCPCAN_BENCH_SYSCALLS TCPCAN_BENCH_GENERATOR TCPCAN_BENCH_ARGS TCPCAN_BENCH_BASELINE_ARGS; do
+        TCPCAN_BENCH_SYSCALLS TCPCAN_BENCH_GENERATOR TCPCAN_BENCH_ARGS TCPCAN_BENCH_BASELINE_ARGS \
+        TCPCAN_BENCH_POLICY TCPCAN_BENCH_BASELINE_POLICY TCPCAN_BENCH_LOAD; do
         [[ -n ${!v:-} ]] && envs+=(--env "$v=${!v}")
     done
     set +e

@@ -6,7 +6,8 @@
 #   bench_scenarios.sh --probe PATH --tcpcan PATH [--baseline PATH] [--ifs IF0,IF1]
 #                      [--seconds S] [--overload-frames N] [--latency-frames N] [--repeat R]
 #                      [--syscalls 1|0] [--generator probe|cangen] [--out DIR]
-#                      [--only SCENARIO,...]
+#                      [--only SCENARIO,...] [--policy normal|batch]
+#                      [--baseline-policy normal|batch] [--load N]
 #
 # Systems, each run in turn for every scenario (so a change is judged against the others in
 # the same boot, never against another day's numbers):
@@ -15,6 +16,12 @@
 #             and `-X` for FD; -e echoes, which is how frames reach sockets on a vcan)
 #   tcpcan    `tcpcan server --can IF0` and `tcpcan client --can IF1` over 127.0.0.1
 #   baseline  the same with the --baseline binary (e.g. the previous release)
+# --policy / --baseline-policy (TCPCAN_BENCH_POLICY, TCPCAN_BENCH_BASELINE_POLICY): the
+# scheduling policy the measured / the baseline tcpcan runs under, `normal` (default) or
+# `batch` (started through `chrt --batch 0`, as a deployment would with chrt or systemd's
+# CPUSchedulingPolicy=batch). --load N (TCPCAN_BENCH_LOAD): N processes that only spin run
+# beside every run of every system, a machine busy with other work; the machine's busy time
+# then includes them.
 # Scenarios (S seconds of traffic each, default 4): 1,000, 2,000 and 5,000 frames/s and
 # overload (cangen -g 0, a fixed number of frames), each with classic 8-byte and FD 64-byte
 # frames; and latency at 1,000 frames/s with bench_probe's own sequenced frames. The paced
@@ -58,6 +65,9 @@ REPEAT=${TCPCAN_BENCH_REPEAT:-1}
 SYSCALLS=${TCPCAN_BENCH_SYSCALLS:-1}
 ONLY=${TCPCAN_BENCH_ONLY:-}
 GENERATOR=${TCPCAN_BENCH_GENERATOR:-probe}
+POLICY=${TCPCAN_BENCH_POLICY:-normal}
+BASELINE_POLICY=${TCPCAN_BENCH_BASELINE_POLICY:-normal}
+LOAD=${TCPCAN_BENCH_LOAD:-0}
 PORT=24000
 
 while (($#)); do
@@ -74,6 +84,9 @@ while (($#)); do
         --out) OUT=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
         --generator) GENERATOR=$2; shift 2 ;;
+        --policy) POLICY=$2; shift 2 ;;
+        --baseline-policy) BASELINE_POLICY=$2; shift 2 ;;
+        --load) LOAD=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
         *) echo "bench_scenarios.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -84,6 +97,13 @@ done
 [[ $GENERATOR == probe || $GENERATOR == cangen ]] || { echo "bench_scenarios.sh: --generator must be probe or cangen" >&2; exit 2; }
 [[ -x $PROBE && -x $TCPCAN ]] || { echo "bench_scenarios.sh: --probe and --tcpcan must name executables" >&2; exit 2; }
 [[ -z $BASELINE || -x $BASELINE ]] || { echo "bench_scenarios.sh: --baseline $BASELINE is not executable" >&2; exit 2; }
+for p in "$POLICY" "$BASELINE_POLICY"; do
+    [[ $p == normal || $p == batch ]] || { echo "bench_scenarios.sh: a policy is normal or batch, not '$p'" >&2; exit 2; }
+done
+[[ $LOAD =~ ^[0-9]+$ ]] || { echo "bench_scenarios.sh: --load takes a number of spinning processes, not '$LOAD'" >&2; exit 2; }
+if [[ $POLICY == batch || $BASELINE_POLICY == batch ]] && ! command -v chrt >/dev/null; then
+    echo "bench_scenarios.sh: the batch policy needs chrt (util-linux)" >&2; exit 2
+fi
 for c in cangen cangw ip; do
     command -v "$c" >/dev/null || { echo "bench_scenarios.sh: $c is missing (can-utils, iproute2)" >&2; exit 2; }
 done
@@ -246,28 +266,31 @@ start_system() {  # SYSTEM -> sets RX_IF, PIDS
         tcpcan|baseline)
             bin=$TCPCAN
             # Options for this system's server and client (word-split on purpose).
-            local extra=(${TCPCAN_BENCH_ARGS:-})
+            local extra=(${TCPCAN_BENCH_ARGS:-}) policy=$POLICY run=()
             if [[ $system == baseline ]]; then
                 bin=$BASELINE
                 extra=(${TCPCAN_BENCH_BASELINE_ARGS:-})
+                policy=$BASELINE_POLICY
             fi
+            # chrt execs the program, so $! is still tcpcan's process id.
+            [[ $policy == batch ]] && run=(chrt --batch 0)
             PORT=$((PORT + 1))
             rm -f "$W/server.log" "$W/client.log"  # the last run's lines must not answer for this one's
-            "$bin" server --can "$IF0" --bind 127.0.0.1 --port "$PORT" "${extra[@]}" >"$W/server.log" 2>&1 </dev/null &
+            "${run[@]}" "$bin" server --can "$IF0" --bind 127.0.0.1 --port "$PORT" "${extra[@]}" >"$W/server.log" 2>&1 </dev/null &
             PIDS+=($!)
             for ((i = 0; i < 100; i++)); do
-                grep -qi 'listening' "$W/server.log" && break
+                grep -qsi 'listening' "$W/server.log" && break
                 awk -v p="$(printf ':%04X' "$PORT")" '$4 == "0A" && substr($2, length($2) - 4) == p {f = 1} END {exit !f}' \
                     /proc/net/tcp 2>/dev/null && break
                 sleep 0.1
             done
-            "$bin" client --can "$IF1" --host 127.0.0.1 --port "$PORT" "${extra[@]}" >"$W/client.log" 2>&1 </dev/null &
+            "${run[@]}" "$bin" client --can "$IF1" --host 127.0.0.1 --port "$PORT" "${extra[@]}" >"$W/client.log" 2>&1 </dev/null &
             PIDS+=($!)
             for ((i = 0; i < 300; i++)); do
-                grep -qE 'version [0-9]+ agreed' "$W/client.log" && break
+                grep -qsE 'version [0-9]+ agreed' "$W/client.log" && break
                 sleep 0.1
             done
-            grep -qE 'version [0-9]+ agreed' "$W/client.log" || {
+            grep -qsE 'version [0-9]+ agreed' "$W/client.log" || {
                 say "$system: the client did not agree on a version within 30 s"
                 tail -n 5 "$W/server.log" "$W/client.log"
                 for p in "${PIDS[@]}"; do  # where each process waits
@@ -308,12 +331,30 @@ stop_system() {  # SYSTEM: ends it; for tcpcan, COUNTED = drops both statistics 
     PIDS=()
 }
 
+# A busy machine (--load N): N processes that only spin, beside every system's run, started
+# just before its window and ended just after it. Each is also ended by timeout, so none
+# outlives the benchmark.
+LOAD_PIDS=()
+load_start() {
+    local i
+    for ((i = 0; i < LOAD; i++)); do
+        timeout 600 bash -c 'while :; do :; done' &
+        LOAD_PIDS+=($!)
+    done
+}
+load_stop() {
+    local p
+    for p in "${LOAD_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    LOAD_PIDS=()
+}
+
 # --- one run -------------------------------------------------------------------------------
 HEADER="rep	scenario	system	sent	recv	send_fps	recv_fps	lost	counted	backlog	uncounted	cpu_us	user_us	sched_us	machine_us	syscalls	wakeups	p50_us	p90_us	p99_us	p999_us	max_us	syscalls_by_call"
 
 # The machine's busy time is read last before and first after the window, so the snapshots'
 # own processes (cheap as they are) stay out of it as far as possible.
 before_window() {
+    load_start
     B_TICKS=$(proc_ticks) B_USER=$(proc_ticks user) B_SCHED=$(proc_sched_ns) B_SW=$(proc_switches)
     B_BACKLOG=$(backlog_drops) B_TX=$(tx_packets "$IF0")
     syscall_start
@@ -324,6 +365,7 @@ after_window() {
     A_TICKS=$(proc_ticks) A_USER=$(proc_ticks user) A_SCHED=$(proc_sched_ns) A_SW=$(proc_switches)
     A_BACKLOG=$(backlog_drops) A_TX=$(tx_packets "$IF0")
     syscall_stop "$W/syscalls"
+    load_stop
 }
 
 # per_frame VALUE FRAMES SCALE: VALUE*SCALE/FRAMES with 2 decimals, or - without frames
@@ -369,7 +411,7 @@ run_traffic() {  # rep scenario system
     "$PROBE" count "$RX_IF" --expect "$frames" --idle-ms 1500 --max-ms $((SECONDS_PER_RUN * 4000 + 60000)) \
         >"$W/probe.out" 2>&1 &
     probe_pid=$!
-    for ((i = 0; i < 50; i++)); do grep -q '^ready' "$W/probe.out" && break; sleep 0.1; done
+    for ((i = 0; i < 50; i++)); do grep -qs '^ready' "$W/probe.out" && break; sleep 0.1; done
     before_window
     t0=$(now_us)
     if [[ $rate == max || $GENERATOR == cangen ]]; then
@@ -470,7 +512,7 @@ for i in "$IF0" "$IF1"; do
 done
 echo 100000 >/proc/sys/net/core/netdev_max_backlog 2>/dev/null || true
 printf '%s\n' "$HEADER" >"$TSV"
-say "kernel $(uname -r), $(nproc) CPUs, clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo ?); tcpcan=$TCPCAN baseline=${BASELINE:-none}; ${SECONDS_PER_RUN}s per rate run, $OVERLOAD_FRAMES overload frames, $LATENCY_FRAMES latency frames, $REPEAT repeat(s)"
+say "kernel $(uname -r), $(nproc) CPUs, clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo ?); tcpcan=$TCPCAN baseline=${BASELINE:-none}; ${SECONDS_PER_RUN}s per rate run, $OVERLOAD_FRAMES overload frames, $LATENCY_FRAMES latency frames, $REPEAT repeat(s); policy $POLICY (baseline $BASELINE_POLICY), $LOAD spinning process(es) beside"
 [[ $GENERATOR == cangen ]] && calibrate
 syscall_setup
 for ((rep = 1; rep <= REPEAT; rep++)); do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a command inside a throw-away qemu VM that has real SocketCAN: a Debian kernel,
-# busybox, bash, can-utils and three vcan interfaces (vcan0 vcan1 vcan2, up, MTU 72).
+# busybox, bash, can-utils, chrt and three vcan interfaces (vcan0 vcan1 vcan2, up, MTU 72).
 #
 #   vm.sh [options] [--] COMMAND [ARG...]
 #
@@ -48,6 +48,7 @@ readonly PACKAGES=(qemu-system-x86 busybox-static kmod cpio can-utils iproute2)
 readonly MODULES=(can can-raw can-dev vcan can-bcm can-gw sch_tbf veth)
 readonly CAN_TOOLS=(cansend candump cangen canplayer cangw)
 readonly NET_TOOLS=(ip tc)  # iproute2's: txqueuelen, tc qdisc tbf (busybox's lack them)
+readonly SCHED_TOOLS=(chrt) # util-linux's: the benchmark's batch policy (busybox has none)
 
 log() { printf 'vm.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit "$EXIT_VM"; }
@@ -296,8 +297,8 @@ prepare_base() {
     local sums key root tool bin applet rel kver
     kver=$(cat "$kdir/kver")
     local tools=(/bin/busybox /bin/bash)
-    for tool in "${CAN_TOOLS[@]}" "${NET_TOOLS[@]}"; do
-        bin=$(PATH=$PATH:/usr/sbin:/sbin command -v "$tool") || die "$tool not found (packages can-utils, iproute2)"
+    for tool in "${CAN_TOOLS[@]}" "${NET_TOOLS[@]}" "${SCHED_TOOLS[@]}"; do
+        bin=$(PATH=$PATH:/usr/sbin:/sbin command -v "$tool") || die "$tool not found (packages can-utils, iproute2, util-linux)"
         tools+=("$bin")
     done
     sums=$( { printf 'recipe %s\n' "$RECIPE"; declare -f write_init copy_with_libs; md5sum "${tools[@]}"; } | md5sum)
@@ -317,7 +318,7 @@ prepare_base() {
     done < <(/bin/busybox --list)
     copy_with_libs /bin/bash "$root" bin/bash
     ln -s ../../bin/busybox "$root/usr/bin/env"   # for #!/usr/bin/env scripts
-    for tool in "${CAN_TOOLS[@]}"; do
+    for tool in "${CAN_TOOLS[@]}" "${SCHED_TOOLS[@]}"; do
         copy_with_libs "$(command -v "$tool")" "$root" "usr/bin/$tool"
     done
     for tool in "${NET_TOOLS[@]}"; do
