@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 
+#include "detail/copy.hpp"
 #include "detail/endian.hpp"
 #include "frame.hpp"
 
@@ -58,9 +59,17 @@ inline constexpr std::uint8_t fd_fdf = 0x04;  // CANFD_FDF (set by kernels since
     }
     out[6] = 0;
     out[7] = 0;
+    // A fixed-size clear, then the data as block moves: a byte loop with a test per byte
+    // cost ~450 instructions per 64-byte FD frame on the SocketCAN path (perf, in the VM).
     const std::size_t data_size = size - 8;
-    for (std::size_t i = 0; i < data_size; ++i) {
-        out[8 + i] = (i < frame.len && !frame.is_remote()) ? frame.data[i] : 0;
+    const std::size_t n = frame.is_remote() ? 0 : (frame.len < data_size ? frame.len : data_size);
+    std::uint8_t* data = out.data() + 8;
+    if (frame.is_fd()) {
+        detail::zero_block<max_fd_length>(data);
+        detail::copy_bytes<max_fd_length>(data, frame.data.data(), n);
+    } else {
+        detail::zero_block<max_classic_length>(data);
+        detail::copy_bytes<max_classic_length>(data, frame.data.data(), n);
     }
     return size;
 }
@@ -105,9 +114,14 @@ struct LinuxFrameResult {
             frame.flags |= frame_flag::esi;
         }
     }
-    const std::size_t data_size = in.size() - 8;
-    for (std::size_t i = 0; i < data_size && i < frame.len && !frame.is_remote(); ++i) {
-        frame.data[i] = in[8 + i];
+    if (!frame.is_remote()) {
+        const std::size_t data_size = in.size() - 8;
+        const std::size_t n = frame.len < data_size ? frame.len : data_size;
+        if (fd) {
+            detail::copy_bytes<max_fd_length>(frame.data.data(), in.data() + 8, n);
+        } else {
+            detail::copy_bytes<max_classic_length>(frame.data.data(), in.data() + 8, n);
+        }
     }
     result.problem = check_frame(frame);
     return result;

@@ -103,6 +103,83 @@ TEST_CASE("Linux canfd_frame bytes: flags byte, 64 data bytes, round trip") {
     CHECK(to_linux_bytes(f, small) == 0);
 }
 
+TEST_CASE("Linux bytes: every data length both ways, zero padding, remote and over-long frames") {
+    for (const bool fd : {false, true}) {
+        const std::size_t size = fd ? 72 : 16;
+        const std::size_t room = size - 8;
+        for (std::size_t len = 0; len <= room; ++len) {
+            Frame f;
+            f.id = 0x321;
+            f.flags = fd ? frame_flag::fd : 0;
+            f.len = static_cast<std::uint8_t>(len);
+            for (std::size_t i = 0; i < max_fd_length; ++i) {
+                f.data[i] = static_cast<std::uint8_t>(0xA0 + i);  // bytes past len too: must not leak
+            }
+            std::array<std::uint8_t, 80> out{};
+            out.fill(0xEE);
+            REQUIRE(to_linux_bytes(f, out) == size);
+            for (std::size_t i = 0; i < room; ++i) {
+                CHECK(out[8 + i] == (i < len ? static_cast<std::uint8_t>(0xA0 + i) : 0));
+            }
+            CHECK(out[size] == 0xEE);  // nothing past the struct
+            const LinuxFrameResult back = from_linux_bytes(std::span<const std::uint8_t>(out.data(), size));
+            // An FD length between the DLC steps (e.g. 9) is refused as the frame itself is.
+            CHECK(back.problem == check_frame(f));
+            CHECK(back.frame.len == f.len);
+            for (std::size_t i = 0; i < len; ++i) {
+                CHECK(back.frame.data[i] == f.data[i]);
+            }
+            for (std::size_t i = len; i < max_fd_length; ++i) {
+                CHECK(back.frame.data[i] == 0);  // the result's bytes past len are zero
+            }
+        }
+    }
+    // A remote frame carries a length but no data: the data bytes go out as zero.
+    Frame remote;
+    remote.id = 0x100;
+    remote.flags = frame_flag::remote;
+    remote.len = 8;
+    remote.data.fill(0x55);
+    std::array<std::uint8_t, 16> out{};
+    REQUIRE(to_linux_bytes(remote, out) == 16);
+    for (std::size_t i = 8; i < 16; ++i) {
+        CHECK(out[i] == 0);
+    }
+    // An invalid classic frame with len above 8 is still written within its 16 bytes.
+    Frame too_long;
+    too_long.len = 12;
+    too_long.data.fill(0x77);
+    std::array<std::uint8_t, 24> guarded{};
+    guarded.fill(0xEE);
+    REQUIRE(to_linux_bytes(too_long, guarded) == 16);
+    CHECK(guarded[15] == 0x77);
+    CHECK(guarded[16] == 0xEE);
+    // Read side: a classic can_frame saying 12 takes at most its 8 bytes and is refused.
+    std::array<std::uint8_t, 16> in{};
+    in.fill(0x66);
+    in[0] = 0x23;
+    in[1] = 0x01;
+    in[2] = 0;
+    in[3] = 0;
+    in[4] = 12;
+    const LinuxFrameResult r = from_linux_bytes(in);
+    CHECK(r.problem == FrameProblem::classic_too_long);
+    CHECK(r.frame.data[7] == 0x66);
+    CHECK(r.frame.data[8] == 0);
+}
+
+// The conversions stay usable in constant expressions (the core's constexpr promise).
+static_assert([] {
+    Frame f;
+    f.flags = frame_flag::fd;
+    f.len = 12;
+    f.data[11] = 9;
+    std::array<std::uint8_t, 72> out{};
+    const std::size_t size = to_linux_bytes(f, out);
+    const LinuxFrameResult back = from_linux_bytes(out);
+    return size == 72 && out[8 + 11] == 9 && back.problem == FrameProblem::none && back.frame.data[11] == 9;
+}());
+
 TEST_CASE("Linux bytes: RTR and error flags, and bad content is refused") {
     std::array<std::uint8_t, 16> rtr{0x23, 0x01, 0x00, 0x40, 5};
     const LinuxFrameResult r = from_linux_bytes(rtr);

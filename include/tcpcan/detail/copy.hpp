@@ -28,6 +28,18 @@ constexpr void copy_block(std::uint8_t* to, const std::uint8_t* from) {
     }
 }
 
+// Zeroes exactly Size bytes: a fixed size, so it compiles to a few stores at every level.
+template <std::size_t Size>
+constexpr void zero_block(std::uint8_t* to) {
+    if (std::is_constant_evaluated()) {
+        for (std::size_t i = 0; i < Size; ++i) {
+            to[i] = 0;
+        }
+    } else {
+        __builtin_memset(to, 0, Size);
+    }
+}
+
 // Copies `n` <= Max bytes from `from` to `to` (Max a power of two); the ranges must not overlap.
 template <std::size_t Max>
 constexpr void copy_bytes(std::uint8_t* to, const std::uint8_t* from, std::size_t n) {
