@@ -21,6 +21,20 @@ TEST_CASE("DLC and length map both ways") {
     CHECK_FALSE(is_valid_fd_length(13));
     CHECK_FALSE(is_valid_fd_length(65));
     static_assert(dlc_to_length(15) == 64 && length_to_dlc(64) == 15);
+    // Every byte value against the definition: the smallest DLC whose length holds len, and
+    // a length is valid when that DLC's length is exactly it.
+    for (unsigned len = 0; len <= 255; ++len) {
+        std::uint8_t smallest = 15;
+        for (std::uint8_t dlc = 0; dlc < 16; ++dlc) {
+            if (lengths[dlc] >= len) {
+                smallest = dlc;
+                break;
+            }
+        }
+        CAPTURE(len);
+        CHECK(length_to_dlc(static_cast<std::uint8_t>(len)) == smallest);
+        CHECK(is_valid_fd_length(static_cast<std::uint8_t>(len)) == (len <= 64 && lengths[smallest] == len));
+    }
 }
 
 TEST_CASE("check_frame names each problem") {
