@@ -24,6 +24,7 @@
 # TCPCAN_BENCH_ARGS / TCPCAN_BENCH_BASELINE_ARGS (more options for the measured / the baseline
 # tcpcan's server and client, e.g. "--latency-budget 1"), TCPCAN_BENCH_POLICY /
 # TCPCAN_BENCH_BASELINE_POLICY=batch (run that tcpcan under `chrt --batch 0`),
+# TCPCAN_BENCH_NICE / TCPCAN_BENCH_BASELINE_NICE=N (and under `nice -n N`),
 # TCPCAN_BENCH_LOAD=N (N spinning processes beside every run: a busy machine),
 # TCPCAN_BENCH_SYSCALLS=0 (no ftrace), TCPCAN_BENCH_GENERATOR=cangen (cangen paces the rates
 # instead of bench_probe send), TCPCAN_SOCKETCAN_MODE=auto|native|vm, and vm.sh's
@@ -119,7 +120,7 @@ run_vm() {
     fi
     for v in TCPCAN_BENCH_SECONDS TCPCAN_BENCH_OVERLOAD_FRAMES TCPCAN_BENCH_LATENCY_FRAMES TCPCAN_BENCH_LATENCY_RATE \
         TCPCAN_BENCH_SYSCALLS TCPCAN_BENCH_GENERATOR TCPCAN_BENCH_ARGS TCPCAN_BENCH_BASELINE_ARGS \
-        TCPCAN_BENCH_POLICY TCPCAN_BENCH_BASELINE_POLICY TCPCAN_BENCH_LOAD; do
+        TCPCAN_BENCH_POLICY TCPCAN_BENCH_BASELINE_POLICY TCPCAN_BENCH_NICE TCPCAN_BENCH_BASELINE_NICE TCPCAN_BENCH_LOAD; do
         [[ -n ${!v:-} ]] && envs+=(--env "$v=${!v}")
     done
     set +e

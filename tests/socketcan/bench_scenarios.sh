@@ -7,7 +7,7 @@
 #                      [--seconds S] [--overload-frames N] [--latency-frames N] [--repeat R]
 #                      [--syscalls 1|0] [--generator probe|cangen] [--out DIR]
 #                      [--only SCENARIO,...] [--policy normal|batch]
-#                      [--baseline-policy normal|batch] [--load N]
+#                      [--baseline-policy normal|batch] [--nice N] [--baseline-nice N] [--load N]
 #
 # Systems, each run in turn for every scenario (so a change is judged against the others in
 # the same boot, never against another day's numbers):
@@ -19,7 +19,9 @@
 # --policy / --baseline-policy (TCPCAN_BENCH_POLICY, TCPCAN_BENCH_BASELINE_POLICY): the
 # scheduling policy the measured / the baseline tcpcan runs under, `normal` (default) or
 # `batch` (started through `chrt --batch 0`, as a deployment would with chrt or systemd's
-# CPUSchedulingPolicy=batch). --load N (TCPCAN_BENCH_LOAD): N processes that only spin run
+# CPUSchedulingPolicy=batch). --nice / --baseline-nice N (TCPCAN_BENCH_NICE,
+# TCPCAN_BENCH_BASELINE_NICE): that tcpcan's nice value, -20 to 19 (default 0; systemd's
+# Nice=). --load N (TCPCAN_BENCH_LOAD): N processes that only spin run
 # beside every run of every system, a machine busy with other work; the machine's busy time
 # then includes them.
 # Scenarios (S seconds of traffic each, default 4): 1,000, 2,000 and 5,000 frames/s and
@@ -68,6 +70,8 @@ GENERATOR=${TCPCAN_BENCH_GENERATOR:-probe}
 POLICY=${TCPCAN_BENCH_POLICY:-normal}
 BASELINE_POLICY=${TCPCAN_BENCH_BASELINE_POLICY:-normal}
 LOAD=${TCPCAN_BENCH_LOAD:-0}
+NICE=${TCPCAN_BENCH_NICE:-0}
+BASELINE_NICE=${TCPCAN_BENCH_BASELINE_NICE:-0}
 PORT=24000
 
 while (($#)); do
@@ -87,6 +91,8 @@ while (($#)); do
         --policy) POLICY=$2; shift 2 ;;
         --baseline-policy) BASELINE_POLICY=$2; shift 2 ;;
         --load) LOAD=$2; shift 2 ;;
+        --nice) NICE=$2; shift 2 ;;
+        --baseline-nice) BASELINE_NICE=$2; shift 2 ;;
         -h|--help) sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
         *) echo "bench_scenarios.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -99,6 +105,9 @@ done
 [[ -z $BASELINE || -x $BASELINE ]] || { echo "bench_scenarios.sh: --baseline $BASELINE is not executable" >&2; exit 2; }
 for p in "$POLICY" "$BASELINE_POLICY"; do
     [[ $p == normal || $p == batch ]] || { echo "bench_scenarios.sh: a policy is normal or batch, not '$p'" >&2; exit 2; }
+done
+for n in "$NICE" "$BASELINE_NICE"; do
+    [[ $n =~ ^-?[0-9]+$ ]] && ((n >= -20 && n <= 19)) || { echo "bench_scenarios.sh: a nice value is -20 to 19, not '$n'" >&2; exit 2; }
 done
 [[ $LOAD =~ ^[0-9]+$ ]] || { echo "bench_scenarios.sh: --load takes a number of spinning processes, not '$LOAD'" >&2; exit 2; }
 if [[ $POLICY == batch || $BASELINE_POLICY == batch ]] && ! command -v chrt >/dev/null; then
@@ -272,8 +281,11 @@ start_system() {  # SYSTEM -> sets RX_IF, PIDS
                 extra=(${TCPCAN_BENCH_BASELINE_ARGS:-})
                 policy=$BASELINE_POLICY
             fi
-            # chrt execs the program, so $! is still tcpcan's process id.
+            # chrt and nice exec the program, so $! is still tcpcan's process id.
             [[ $policy == batch ]] && run=(chrt --batch 0)
+            local nice_value=$NICE
+            [[ $system == baseline ]] && nice_value=$BASELINE_NICE
+            [[ $nice_value != 0 ]] && run=(nice -n "$nice_value" "${run[@]}")
             PORT=$((PORT + 1))
             rm -f "$W/server.log" "$W/client.log"  # the last run's lines must not answer for this one's
             "${run[@]}" "$bin" server --can "$IF0" --bind 127.0.0.1 --port "$PORT" "${extra[@]}" >"$W/server.log" 2>&1 </dev/null &
@@ -512,7 +524,7 @@ for i in "$IF0" "$IF1"; do
 done
 echo 100000 >/proc/sys/net/core/netdev_max_backlog 2>/dev/null || true
 printf '%s\n' "$HEADER" >"$TSV"
-say "kernel $(uname -r), $(nproc) CPUs, clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo ?); tcpcan=$TCPCAN baseline=${BASELINE:-none}; ${SECONDS_PER_RUN}s per rate run, $OVERLOAD_FRAMES overload frames, $LATENCY_FRAMES latency frames, $REPEAT repeat(s); policy $POLICY (baseline $BASELINE_POLICY), $LOAD spinning process(es) beside"
+say "kernel $(uname -r), $(nproc) CPUs, clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo ?); tcpcan=$TCPCAN baseline=${BASELINE:-none}; ${SECONDS_PER_RUN}s per rate run, $OVERLOAD_FRAMES overload frames, $LATENCY_FRAMES latency frames, $REPEAT repeat(s); policy $POLICY nice $NICE (baseline $BASELINE_POLICY nice $BASELINE_NICE), $LOAD spinning process(es) beside"
 [[ $GENERATOR == cangen ]] && calibrate
 syscall_setup
 for ((rep = 1; rep <= REPEAT; rep++)); do

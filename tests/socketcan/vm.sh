@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a command inside a throw-away qemu VM that has real SocketCAN: a Debian kernel,
-# busybox, bash, can-utils, chrt and three vcan interfaces (vcan0 vcan1 vcan2, up, MTU 72).
+# busybox, bash, can-utils, chrt, nice and three vcan interfaces (vcan0 vcan1 vcan2, up, MTU 72).
 #
 #   vm.sh [options] [--] COMMAND [ARG...]
 #
@@ -48,7 +48,7 @@ readonly PACKAGES=(qemu-system-x86 busybox-static kmod cpio can-utils iproute2)
 readonly MODULES=(can can-raw can-dev vcan can-bcm can-gw sch_tbf veth)
 readonly CAN_TOOLS=(cansend candump cangen canplayer cangw)
 readonly NET_TOOLS=(ip tc)  # iproute2's: txqueuelen, tc qdisc tbf (busybox's lack them)
-readonly SCHED_TOOLS=(chrt) # util-linux's: the benchmark's batch policy (busybox has none)
+readonly SCHED_TOOLS=(chrt nice)  # util-linux and coreutils: the benchmark's --policy and --nice (busybox-static has neither)
 
 log() { printf 'vm.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit "$EXIT_VM"; }
@@ -298,7 +298,7 @@ prepare_base() {
     kver=$(cat "$kdir/kver")
     local tools=(/bin/busybox /bin/bash)
     for tool in "${CAN_TOOLS[@]}" "${NET_TOOLS[@]}" "${SCHED_TOOLS[@]}"; do
-        bin=$(PATH=$PATH:/usr/sbin:/sbin command -v "$tool") || die "$tool not found (packages can-utils, iproute2, util-linux)"
+        bin=$(PATH=$PATH:/usr/sbin:/sbin command -v "$tool") || die "$tool not found (packages can-utils, iproute2, util-linux, coreutils)"
         tools+=("$bin")
     done
     sums=$( { printf 'recipe %s\n' "$RECIPE"; declare -f write_init copy_with_libs; md5sum "${tools[@]}"; } | md5sum)
