@@ -20,7 +20,7 @@
 set -uo pipefail
 export LC_ALL=C
 
-SCENARIOS=(smoke frames legacy_cli burst proto_v1 filters timestamps two_clients slow_rx
+SCENARIOS=(smoke frames legacy_cli burst proto_v1 filters timestamps two_clients slow_rx rx_overflow
     if_down_up if_recreate restart_client restart_server bitrate errors tls_psk two_buses socketcand cannelloni canip veth_flaps)
 declare -A ABOUT=(
     [cannelloni]="cannelloni over TCP (IF0 server, IF1 client) and UDP (IF0 server with a fixed peer, IF2 client): the reference frames both ways, exact; 10,000 empty frames over TCP, none lost"
@@ -33,6 +33,7 @@ declare -A ABOUT=(
     [timestamps]="--timestamps: a stdio client (--can -) prints the source kernel's receive timestamps to the microsecond"
     [two_clients]="one server, clients on IF1 and IF2: each gets every frame; each client's frames reach IF0"
     [slow_rx]="IF1 accepts frames slower than they arrive (tbf qdisc, txqueuelen 1) under a flood: no crash, delivered + dropped = sent"
+    [rx_overflow]="the server is stopped (SIGSTOP) while cangen floods IF0 until its socket's receive queue overflows: the kernel's drops reach the statistics (SO_RXQ_OVFL) and the log, from_bus + bus_rx_overflow = frames on IF0"
     [if_down_up]="IF1, then IF0, goes down and up while bridging: the bridge logs it and resumes both ways"
     [if_recreate]="IF1 is deleted and created again while bridging: the bridge logs it and resumes"
     [restart_client]="the client is killed (SIGKILL) and restarted: the server serves the new one"
@@ -789,6 +790,42 @@ sc_slow_rx() {
     bad=$(is_subsequence "$W/src.dump" "$W/dst.dump") ||
         fail "delivered frames out of order or duplicated (frame $bad of the far end)"
     ((delivered < total)) || say "note: nothing was dropped (the bridge queued everything)"
+}
+
+# Every frame the kernel could not queue for the server's socket must be counted: it reports
+# them with each later frame (SO_RXQ_OVFL), which the server reads through a receive header
+# whose control length it must reset each time (a header last used without that report was
+# shortened to the timestamp alone, and would cut the report off).
+sc_rx_overflow() {
+    local flood=60000 tx0 tx1 bl0 bl1 on_bus fb ov
+    server s "$IF0" "$PORT"
+    client c "$IF1" "$PORT"
+    ready "$IF0" 1
+    tx0=$(cat "/sys/class/net/$IF0/statistics/tx_packets")
+    bl0=$(backlog_drops)
+    # Some frames first, so the receive headers have been used without an overflow report.
+    pinned cangen "$IF0" -g 1 -n 100 -I 100 -L 8 -D i || fail "cangen failed"
+    sleep 1
+    kill -STOP "${PID[s]}"
+    pinned cangen "$IF0" -g 0 -p 100 -n "$flood" -I 200 -L 8 -D i || fail "cangen failed"
+    kill -CONT "${PID[s]}"
+    # Frames after the overflow carry the kernel's count of what it dropped.
+    pinned cangen "$IF0" -g 1 -n 20 -I 300 -L 8 -D i || fail "cangen failed"
+    sleep 2
+    alive s || fail "the server died after the overflow"
+    tx1=$(cat "/sys/class/net/$IF0/statistics/tx_packets")
+    bl1=$(backlog_drops)
+    stop_clean c
+    stop_clean s
+    on_bus=$((tx1 - tx0 - (bl1 - bl0)))
+    fb=$(stat_of s from_bus)
+    ov=$(stat_of s bus_rx_overflow)
+    say "frames on $IF0: $on_bus (backlog drops $((bl1 - bl0))); server from_bus=${fb:-?} bus_rx_overflow=${ov:-?}"
+    [[ -n $fb && -n $ov ]] || fail "the server's statistics line lacks from_bus= or bus_rx_overflow="
+    ((fb + ov == on_bus)) ||
+        fail "from_bus $fb + bus_rx_overflow $ov != $on_bus frames on $IF0: $((on_bus - fb - ov)) uncounted"
+    ((ov > 0)) || fail "no overflow happened ($flood frames fit the stopped server's receive queue): the scenario proves nothing"
+    grep -q "the kernel dropped [0-9]* frames" "$W/s.log" || fail "the server did not log the kernel's drops"
 }
 
 # log_since NAME OFFSET: NAME's log after byte OFFSET.
